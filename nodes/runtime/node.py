@@ -1,0 +1,86 @@
+"""What a node is: typed params, declared ports, and a pure `step` the runtime calls.
+
+A node class holds no sockets and reads no clock. The runtime (`nodes.runtime.runner`) binds it to
+ZeroMQ in its own process; `nodes.runtime.local` composes several in one process with the same
+lockstep semantics. Either way the node sees the same calls in the same order.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import msgspec
+
+from msgs import Header, Message
+
+
+class Params(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Base of every node's params. Subclasses give each field a default and a unit comment."""
+
+
+Outputs = list[tuple[str, Message]]
+
+
+class Node:
+    """Base class of every node.
+
+    Subclasses set:
+      name:     default node name in launch files and logs.
+      Params:   a `Params` subclass; unknown or mistyped keys are rejected before the node starts.
+      inputs:   port -> default topic. Per-tick topics are matched by (episode, tick) in lockstep mode.
+      outputs:  port -> default topic.
+      trigger:  in real-time mode, the input port whose arrival runs `step` (others: latest value).
+    """
+
+    name: ClassVar[str] = "node"
+    Params: ClassVar[type[Params]] = Params
+    inputs: ClassVar[dict[str, str]] = {}
+    outputs: ClassVar[dict[str, str]] = {}
+    trigger: ClassVar[str | None] = None
+
+    def __init__(self, params: Params) -> None:
+        self.params = params
+
+    @classmethod
+    def input_ports(cls, params: Params) -> dict[str, str]:
+        """Inputs for these params (a node whose inputs depend on a mode overrides this)."""
+        return dict(cls.inputs)
+
+    @classmethod
+    def output_ports(cls, params: Params) -> dict[str, str]:
+        return dict(cls.outputs)
+
+    def start(self) -> Outputs:
+        """Messages to publish once every node is ready (a source, such as the sim, starts the loop here)."""
+        return []
+
+    def reset(self, episode: int) -> None:
+        """Called before the first input of a new episode is handled."""
+
+    def step(self, inputs: dict[str, Message | None]) -> Outputs:
+        """Handle one tick. `inputs` maps each input port to its message (None: absent in real-time mode)."""
+        raise NotImplementedError
+
+    @property
+    def finished(self) -> bool:
+        """True when the node has nothing more to do (the sim after its last episode): the process exits 0."""
+        return False
+
+    def counters(self) -> dict[str, int]:
+        """Node-specific counters for /diagnostics."""
+        return {}
+
+
+def make_params(node_cls: type[Node], raw: dict[str, Any] | None) -> Params:
+    """Typed params from a plain dict; ValueError names the node class and the offending key."""
+    try:
+        return msgspec.convert(raw or {}, node_cls.Params, strict=True)
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"{node_cls.__name__} params: {exc}") from None
+
+
+def tick_header(header: Header, frame_id: str | None = None) -> Header:
+    """The header for an output of the same tick as `header`."""
+    if frame_id is None or frame_id == header.frame_id:
+        return header
+    return msgspec.structs.replace(header, frame_id=frame_id)

@@ -1,0 +1,1 @@
+"""Simulator backends, scenarios, the camera model and closed-loop metrics."""
