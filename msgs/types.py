@@ -13,7 +13,7 @@ import msgspec
 import numpy as np
 
 
-class Header(msgspec.Struct, frozen=True, kw_only=True):
+class Header(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Carried by every message: where in the run it belongs."""
 
     episode: int = 0  # episode index within the run
@@ -22,7 +22,7 @@ class Header(msgspec.Struct, frozen=True, kw_only=True):
     frame_id: str = ""  # coordinate frame of the payload ("world", "ego", "camera")
 
 
-class Message(msgspec.Struct, frozen=True, kw_only=True):
+class Message(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Base of every message type."""
 
     header: Header = Header()
@@ -68,7 +68,7 @@ class EgoState(Message, frozen=True, kw_only=True):
     reward: float = 0.0  # highway-env's normalised reward for the last tick, in [0, 1]
 
 
-class Object(msgspec.Struct, frozen=True, kw_only=True):
+class Object(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """One other vehicle. Positions and velocities relative to the ego (ego frame); world values too."""
 
     id: int  # stable track id (perception) or vehicle id (ground truth)

@@ -59,13 +59,16 @@ class Publisher:
             raise OSError(f"cannot bind {endpoint} for {topic}: {exc}") from None
         self.subscriptions = 0
         self.sent = 0
+        self._subscribe = b"\x01" + topic.encode()
+        self._unsubscribe = b"\x00" + topic.encode()
 
     def drain_subscriptions(self) -> None:
+        # A SUB socket sends all its subscriptions down every connection, so count only this topic's.
         while self.sock.poll(0):
             frame = self.sock.recv()
-            if frame[:1] == b"\x01":
+            if frame == self._subscribe:
                 self.subscriptions += 1
-            elif frame[:1] == b"\x00":
+            elif frame == self._unsubscribe:
                 self.subscriptions -= 1
 
     def wait_for_subscribers(self, count: int, timeout_s: float) -> bool:

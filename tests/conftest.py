@@ -1,0 +1,49 @@
+"""Shared helpers for tests that start real processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_launch(*args: str, cwd: Path, timeout: float = 120, env: dict[str, str] | None = None
+               ) -> subprocess.CompletedProcess[str]:
+    """`launch ARGS` as a user would type it, from `cwd` (outputs land under cwd/runs)."""
+    return subprocess.run([sys.executable, "-m", "nodes.launch", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=_env(env))
+
+
+def popen_launch(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "nodes.launch", *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=_env(env))
+
+
+def _env(extra: dict[str, str] | None) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.pop("SDL_VIDEODRIVER", None)
+    env.update(extra or {})
+    return env
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (exited, not yet reaped) is not running
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    return tmp_path

@@ -1,0 +1,102 @@
+"""The launcher end to end, through real processes."""
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import ROOT, _env, pid_alive, popen_launch, run_launch
+
+
+def test_lockstep_10000_ticks_between_two_processes_lose_nothing(workdir):
+    res = run_launch("demo.yaml", "ticks:=10000", cwd=workdir)
+    assert res.returncode == 0, res.stdout + res.stderr
+    # the ticker advances only when the command for its current tick arrives: 10,000 commands, in order
+    assert "ticker: 10000 commands over 1 episode(s)" in res.stdout
+    assert re.search(r"^\s+0\s+0\s+time_limit\s+9999\s", res.stdout, re.M)
+    runs = list((workdir / "runs").iterdir())
+    assert len(runs) == 1 and (runs[0] / "launch.json").is_file()
+
+
+def test_two_launches_at_once_do_not_cross_talk(workdir):
+    a = popen_launch("demo.yaml", "ticks:=3000", cwd=workdir)
+    b = popen_launch("demo.yaml", "ticks:=2000", "episodes:=2", cwd=workdir)
+    out_a, _ = a.communicate(timeout=120)
+    out_b, _ = b.communicate(timeout=120)
+    assert a.returncode == 0 and b.returncode == 0, out_a + out_b
+    assert "ticker: 3000 commands over 1 episode(s)" in out_a
+    assert "ticker: 4000 commands over 2 episode(s)" in out_b
+
+
+def test_topic_echo_then_ctrl_c_leaves_no_orphan(workdir):
+    proc = popen_launch("demo.yaml", "ticks:=100000000", cwd=workdir)
+    try:
+        graph = None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            runs = list((workdir / "runs").glob("*/launch.json"))
+            if runs:
+                graph = json.loads(runs[0].read_text())
+                break
+            time.sleep(0.1)
+        assert graph is not None
+        ns = graph["namespace_dir"]
+        echo = subprocess.run([sys.executable, "-m", "nodes.cli", "topic", "echo", "/diagnostics", "-n", "4",
+                               "--timeout", "30", "--run", ns], capture_output=True, text=True, timeout=60,
+                              env=_env(None), cwd=ROOT)
+        beats = [json.loads(line) for line in echo.stdout.splitlines()]
+        pids = {b["node"]: b["pid"] for b in beats}
+        assert set(pids) == {"ticker", "echo"}, echo.stdout + echo.stderr
+        ego = subprocess.run([sys.executable, "-m", "nodes.cli", "topic", "echo", "/sim/ego", "-n", "1", "--run", ns,
+                              "--timeout", "30"], capture_output=True, text=True, timeout=60, env=_env(None), cwd=ROOT)
+        assert ego.returncode == 0, ego.stdout + ego.stderr
+        assert json.loads(ego.stdout)["header"]["tick"] > 0
+        assert all(pid_alive(p) for p in pids.values())
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=10)
+        assert time.monotonic() - t0 < 5.0
+        assert proc.returncode == 130, out
+        time.sleep(0.2)
+        assert not any(pid_alive(p) for p in pids.values()), out
+        assert not Path(ns).exists()  # the ipc namespace is cleaned up
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_required_node_death_stops_the_stack_with_its_last_output(workdir):
+    proc = popen_launch("demo.yaml", "ticks:=100000000", cwd=workdir)
+    try:
+        runs = None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not runs:
+            runs = list((workdir / "runs").glob("*/launch.json"))
+            time.sleep(0.1)
+        ns = json.loads(runs[0].read_text())["namespace_dir"]
+        echo = subprocess.run([sys.executable, "-m", "nodes.cli", "topic", "echo", "/diagnostics", "-n", "4",
+                               "--timeout", "30", "--run", ns], capture_output=True, text=True, timeout=60,
+                              env=_env(None), cwd=ROOT)
+        pids = {json.loads(line)["node"]: json.loads(line)["pid"] for line in echo.stdout.splitlines()}
+        import os
+
+        t0 = time.monotonic()
+        os.kill(pids["ticker"], signal.SIGKILL)
+        out, _ = proc.communicate(timeout=10)
+        assert time.monotonic() - t0 < 5.0
+        assert proc.returncode == 1
+        assert "required node 'ticker' died" in out
+        assert not pid_alive(pids["echo"])
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_realtime_mode_runs_paced(workdir):
+    res = run_launch("demo.yaml", "mode:=realtime", "ticks:=30", cwd=workdir)  # 30 ticks at 15 Hz: ~2 s
+    assert res.returncode == 0, res.stdout + res.stderr
+    m = re.search(r"ticker: (\d+) commands", res.stdout)
+    assert m and 20 <= int(m.group(1)) <= 30  # commands answer most ticks; none is waited for
