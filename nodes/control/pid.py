@@ -75,9 +75,11 @@ class ControlParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"ControlParams.{name} must be finite and >= 0, got {value}")
         if self.steering_max > STEER_RANGE + 1e-12:
-            raise ValueError(f"ControlParams.steering_max {self.steering_max} exceeds the actuator's {STEER_RANGE}")
+            raise ValueError(f"ControlParams.steering_max {self.steering_max} exceeds the actuator's "
+                             f"{STEER_RANGE} rad")
         if self.accel_max > ACCEL_RANGE or self.decel_max > ACCEL_RANGE:
-            raise ValueError(f"ControlParams accel_max/decel_max must be <= {ACCEL_RANGE} m/s^2 (actuator range)")
+            raise ValueError(f"ControlParams accel_max/decel_max must be <= {ACCEL_RANGE} m/s^2 "
+                             "(the actuator's range)")
         return self
 
 
@@ -181,7 +183,7 @@ class LaneSpeedController:
         self._heading.applied(yaw_rate)
         slip = math.asin(_clip(0.5 * ego.length * yaw_rate / speed, -1.0, 1.0))
         steer_wanted = math.atan(2.0 * math.tan(slip))
-        # Lateral acceleration ~ speed^2 * steering / length, so its rate is bounded through the steering rate.
+        # Lateral acceleration ~ speed^2 * steering / length: its rate is bounded through the steering rate.
         rate_max = min(p.steering_rate_max, p.lateral_jerk_max * ego.length / speed**2)
         steer = _rate_limit(steer_wanted, self.steering, rate_max * p.dt)
         steer = _clip(steer, -p.steering_max, p.steering_max)
