@@ -108,6 +108,8 @@ class HighwaySim:
         self._truncated = False
         self._reset_done = False
         self._ids: dict[int, int] = {}
+        # highway-env accumulates time in floats (40 s can take 601 steps); the limit here is exact.
+        self.max_ticks = round(self.params.duration * SIM_RATE_HZ)
 
     @property
     def unwrapped(self) -> Any:
@@ -144,7 +146,7 @@ class HighwaySim:
     @property
     def end_reason(self) -> str | None:
         """Why the episode is over ("collision", "offroad", "time_limit"), or None while it runs."""
-        if not (self._terminated or self._truncated):
+        if not (self._terminated or self._truncated or self.tick >= self.max_ticks):
             return None
         vehicle = self.unwrapped.vehicle
         if vehicle.crashed:
