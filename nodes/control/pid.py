@@ -8,7 +8,7 @@ max_decel when that is positive (emergency braking, which also bypasses the jerk
 
 Lateral, a cascade on highway-env's kinematic bicycle model (the one `Vehicle.step` integrates):
   1. position loop: offset from the target lane centre [m] -> lateral speed command [m/s],
-  2. that speed becomes a heading reference: heading_ref = asin(v_lat / speed),
+  2. that speed becomes a heading reference: heading_ref = asin(v_lat / speed), within +-heading_max,
   3. heading loop: heading error [rad] -> yaw-rate command [rad/s], limited to lateral_accel_max / speed
      so that the centripetal acceleration speed * yaw_rate never exceeds the comfort limit,
   4. the bicycle model inverted: slip = asin(L/2 * yaw_rate / speed), steering = atan(2 tan(slip)),
@@ -53,6 +53,7 @@ class ControlParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     kp_lateral: float = 0.8  # [1/s] lateral speed per metre of offset
     ki_lateral: float = 0.0  # [1/s^2] lateral speed per integrated metre of offset
     lateral_speed_max: float = 2.6  # [m/s] limit of the lateral speed command
+    heading_max: float = 0.15  # [rad] limit of the heading reference relative to the lane (slow speeds)
     # heading loop: heading error [rad] -> yaw rate [rad/s]
     kp_heading: float = 3.0  # [1/s] yaw rate per radian of heading error
     ki_heading: float = 0.0  # [1/s^2] yaw rate per integrated radian of heading error
@@ -64,8 +65,9 @@ class ControlParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
     def validate(self) -> ControlParams:
         """ValueError naming the first bad field; returns self so it chains."""
-        positive = ("dt", "accel_max", "decel_max", "jerk_max", "lateral_speed_max", "lateral_accel_max",
-                    "steering_max", "steering_rate_max", "lateral_jerk_max", "kp_lateral", "kp_heading")
+        positive = ("dt", "accel_max", "decel_max", "jerk_max", "lateral_speed_max", "heading_max",
+                    "lateral_accel_max", "steering_max", "steering_rate_max", "lateral_jerk_max",
+                    "kp_lateral", "kp_heading")
         for name in positive:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
@@ -175,7 +177,7 @@ class LaneSpeedController:
         speed = max(ego.speed, MIN_SPEED_FOR_STEERING)
         v_lat = self._lateral(0.0, offset, p.dt)
         self._lateral.applied(v_lat)
-        heading_ref = math.asin(_clip(v_lat / speed, -1.0, 1.0))
+        heading_ref = _clip(math.asin(_clip(v_lat / speed, -1.0, 1.0)), -p.heading_max, p.heading_max)
         heading_err = math.atan2(math.sin(heading_ref - ego.heading), math.cos(heading_ref - ego.heading))
         yaw_rate_max = p.lateral_accel_max / speed
         yaw_rate_wanted = self._heading(ego.heading + heading_err, ego.heading, p.dt)

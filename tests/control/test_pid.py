@@ -48,6 +48,16 @@ def test_lane_change_settles_fast_without_overshoot_within_comfort(run, settle, 
     assert np.abs(np.diff(tr.y) / DT).max() <= P.lateral_speed_max + 0.3
 
 
+@pytest.mark.parametrize("speed", [3.0, 5.0, 10.0, 40.0])
+def test_lane_change_is_stable_from_walking_pace_to_top_speed(run, speed):
+    # the heading reference is capped, so at low speed the change is slower, never oscillatory
+    tr = run(DrivingTarget(target_lane=1, target_speed=speed), 14.0, y0=0.0, speed0=speed)
+    assert tr.y.max() - 4.0 <= 0.15
+    assert abs(tr.y[-1] - 4.0) < 0.05
+    assert np.abs(tr.heading).max() <= P.heading_max + 0.02
+    assert np.abs(tr.lateral_accel()).max() <= 4.89
+
+
 def test_lane_change_to_lower_lane_mirrors_the_higher_one(run):
     up = run(DrivingTarget(target_lane=2, target_speed=25.0), 6.0, y0=4.0)
     down = run(DrivingTarget(target_lane=0, target_speed=25.0), 6.0, y0=4.0)
