@@ -145,3 +145,17 @@ def test_bad_params_and_commands_fail_early():
     with pytest.raises(RuntimeError, match="render"):
         sim.camera(sim.header())
     assert np.isfinite(sim.ego_state(sim.header()).x)
+
+
+def test_skipping_highway_envs_observation_changes_nothing_we_publish():
+    def run(kinematics_obs: bool) -> list[bytes]:
+        sim = HighwaySim(SimParams(vehicles_count=4, render=False, kinematics_obs=kinematics_obs))
+        sim.reset(seed=5, episode=0)
+        out = []
+        for _ in range(10):
+            sim.step(ControlCommand(acceleration=0.2, steering=0.01))
+            out += [bytes(f) for f in encode("/sim/ego", sim.ego_state(sim.header()))]
+            out += [bytes(f) for f in encode("/sim/objects_gt", sim.objects_gt(sim.header("ego")))]
+        return out
+
+    assert run(False) == run(True)
