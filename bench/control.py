@@ -241,7 +241,9 @@ def bench(quick: bool) -> dict:
 
 
 def fmt(value: float) -> str:
-    return "never" if math.isinf(value) else f"{value:.3f}"
+    if math.isinf(value):
+        return "never"
+    return f"{0.0 if abs(value) < 5e-4 else value:.3f}"  # no "-0.000"
 
 
 def table(results: dict) -> str:
