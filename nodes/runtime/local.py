@@ -12,10 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from msgs import Message
-from msgs.registry import TOPICS
 from nodes.runtime.inbox import LockstepInbox
 from nodes.runtime.launchfile import LaunchPlan
-from nodes.runtime.node import Node
+from nodes.runtime.node import Node, is_per_tick
 
 Observer = Callable[[str, Message], None]
 
@@ -32,8 +31,7 @@ class LocalNode:
 
     def __post_init__(self) -> None:
         if not self.tick_ports:
-            defaults = self.node.input_ports(self.node.params)
-            self.tick_ports = tuple(p for p in self.inputs if TOPICS[defaults[p]].per_tick)
+            self.tick_ports = tuple(p for p in self.inputs if is_per_tick(type(self.node), self.node.params, p))
         self.inbox = LockstepInbox(self.tick_ports)
 
 

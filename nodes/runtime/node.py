@@ -30,6 +30,7 @@ class Node:
       inputs:   port -> default topic. Per-tick topics are matched by (episode, tick) in lockstep mode.
       outputs:  port -> default topic.
       trigger:  in real-time mode, the input port whose arrival runs `step` (others: latest value).
+      lockstep_inputs: False for an observer (recorder, viewer) that takes every message as an event.
     """
 
     name: ClassVar[str] = "node"
@@ -37,6 +38,8 @@ class Node:
     inputs: ClassVar[dict[str, str]] = {}
     outputs: ClassVar[dict[str, str]] = {}
     trigger: ClassVar[str | None] = None
+    lockstep_inputs: ClassVar[bool] = True  # False: every input is an event (on_message), e.g. the recorder
+    drain_on_stop: ClassVar[bool] = False  # on SIGINT, take in what is still queued before exiting
 
     def __init__(self, params: Params) -> None:
         self.params = params
@@ -91,6 +94,13 @@ def make_params(node_cls: type[Node], raw: dict[str, Any] | None) -> Params:
         return msgspec.convert(raw or {}, node_cls.Params, strict=True)
     except msgspec.ValidationError as exc:
         raise ValueError(f"{node_cls.__name__} params: {exc}") from None
+
+
+def is_per_tick(node_cls: type[Node], params: Params, port: str) -> bool:
+    """Whether a port is matched by tick in lockstep mode (else it is an event input)."""
+    from msgs.registry import TOPICS
+
+    return node_cls.lockstep_inputs and TOPICS[node_cls.input_ports(params)[port]].per_tick
 
 
 def tick_header(header: Header, frame_id: str | None = None) -> Header:

@@ -130,7 +130,18 @@ class NodeRunner:
             if now >= next_beat:
                 self.heartbeat("ok")
                 next_beat = now + HEARTBEAT_PERIOD_S
+        if self.node.drain_on_stop:
+            self.drain()
         self.heartbeat("stopping")
+
+    def drain(self, quiet_s: float = 0.2, limit_s: float = 2.0) -> None:
+        """Take in what is still queued (publishers stop first), until quiet or the limit passes."""
+        end = time.monotonic() + limit_s
+        while time.monotonic() < end:
+            item = self.sub.recv(int(quiet_s * 1000))
+            if item is None:
+                break
+            self.on_message(*item)
 
     def on_message(self, topic: str, msg: Message) -> None:
         for port in self.ports_of_topic[topic]:

@@ -23,6 +23,7 @@ from msgs import EgoState, EpisodeEvent
 from msgs.codec import DecodeError, decode
 from nodes.runtime.bus import ipc_endpoint, ipc_root
 from nodes.runtime.launchfile import LaunchPlan, PlannedNode, namespace_id
+from nodes.runtime.node import is_per_tick
 from nodes.runtime.spec import InputSpec, NodeSpec, OutputSpec
 from sim.summary import HEADER, SummaryBook
 
@@ -73,7 +74,7 @@ def build_specs(plan: LaunchPlan, namespace_dir: str, run_dir: Path,
         inputs = {
             port: InputSpec(topic=topic, type=n.input_types[port],
                             endpoints=sorted(graph.endpoints.get(topic, {}).values()),
-                            per_tick=_per_tick(n, port))
+                            per_tick=is_per_tick(n.node_cls, n.params, port))
             for port, topic in n.inputs.items()
         }
         outputs = {
@@ -92,17 +93,10 @@ def build_specs(plan: LaunchPlan, namespace_dir: str, run_dir: Path,
     return specs, graph
 
 
-def _per_tick(n: PlannedNode, port: str) -> bool:
-    from msgs.registry import TOPICS
-
-    default_topic = n.node_cls.input_ports(n.params)[port]
-    return TOPICS[default_topic].per_tick
-
-
 class Child:
     def __init__(self, name: str, spec_path: Path, planned: PlannedNode, out: TextIO, lock: threading.Lock,
-                 colour: str) -> None:
-        self.name, self.spec_path, self.planned = name, spec_path, planned
+                 colour: str, run_dir: Path) -> None:
+        self.name, self.spec_path, self.planned, self.run_dir = name, spec_path, planned, run_dir
         self.out, self.lock, self.colour = out, lock, colour
         self.last_lines: deque[str] = deque(maxlen=LAST_LINES)
         self.proc: subprocess.Popen[bytes] | None = None
@@ -112,7 +106,8 @@ class Child:
         self.identity = b""
 
     def start(self) -> None:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", DRIVESTACK_RUN_DIR=str(self.run_dir))
+        env.setdefault("XDG_RUNTIME_DIR", str(self.spec_path.parent))  # SDL (highway-env's renderer) wants one
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "nodes.runtime.runner", "--spec", str(self.spec_path)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
@@ -177,7 +172,7 @@ class Supervisor:
             path = Path(self.namespace_dir) / f"{name}.json"
             path.write_bytes(msgspec.json.encode(spec))
             self.children[name] = Child(name, path, plan.node(name), self.out, self.lock,
-                                        COLOURS[i % len(COLOURS)] if colour else "")
+                                        COLOURS[i % len(COLOURS)] if colour else "", self.run_dir)
         self._write_run_files()
 
     def _write_run_files(self) -> None:

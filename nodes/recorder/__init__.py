@@ -1,0 +1,1 @@
+"""MCAP recording: the recorder node and the reader used by replay and evaluation."""

@@ -1,0 +1,151 @@
+"""MCAP files of drivestack runs: one channel per topic, MessagePack bodies, JSON Schemas embedded.
+
+A record's data is the message's MessagePack body with any pixels inline (`msgs.encode_body`), so each
+record decodes on its own with the channel's type; `msgs.encode` turns it back into the wire frames.
+log_time is the wall-clock receive time [ns]; the simulated time is in every message's header.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import msgspec
+from mcap.reader import make_reader
+from mcap.stream_reader import StreamReader
+from mcap.writer import CompressionType, Writer
+
+from msgs import Message, encode_body
+from msgs.registry import TYPES_BY_NAME
+
+MESSAGE_ENCODING = "msgpack"
+SCHEMA_ENCODING = "jsonschema"
+PROFILE = "drivestack"
+CHUNK_BYTES = 1 << 20  # [bytes, uncompressed] a SIGKILL loses at most the chunk being filled
+
+
+class RecordingWriter:
+    def __init__(self, path: str | Path, metadata: dict[str, dict[str, str]] | None = None) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # unbuffered: each finished chunk goes straight to the OS, so it survives a SIGKILL of this process
+        self._file: BinaryIO = open(self.path, "wb", buffering=0)  # noqa: SIM115 - closed in finish()
+        self._writer = Writer(self._file, chunk_size=CHUNK_BYTES, compression=CompressionType.ZSTD)
+        self._writer.start(profile=PROFILE, library="drivestack")
+        for name, data in (metadata or {}).items():
+            self._writer.add_metadata(name, data)
+        self._schemas: dict[str, int] = {}
+        self._channels: dict[str, int] = {}
+        self._sequence: dict[str, int] = {}
+        self.messages = 0
+        self.finished = False
+
+    def _channel(self, topic: str, kind: type[Message]) -> int:
+        cid = self._channels.get(topic)
+        if cid is None:
+            sid = self._schemas.get(kind.__name__)
+            if sid is None:
+                schema = json.dumps(msgspec.json.schema(kind)).encode()
+                sid = self._schemas[kind.__name__] = self._writer.register_schema(
+                    f"drivestack.{kind.__name__}", SCHEMA_ENCODING, schema)
+            cid = self._channels[topic] = self._writer.register_channel(topic, MESSAGE_ENCODING, sid)
+            self._sequence[topic] = 0
+        return cid
+
+    def write(self, topic: str, msg: Message, log_time_ns: int) -> None:
+        self.write_raw(topic, type(msg), encode_body(msg), log_time_ns)
+
+    def write_raw(self, topic: str, kind: type[Message], body: bytes, log_time_ns: int) -> None:
+        cid = self._channel(topic, kind)
+        self._sequence[topic] += 1
+        self._writer.add_message(cid, log_time=log_time_ns, data=body, publish_time=log_time_ns,
+                                 sequence=self._sequence[topic])
+        self.messages += 1
+
+    def finish(self) -> None:
+        if not self.finished:
+            self.finished = True
+            self._writer.finish()
+            self._file.close()
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    type_name: str
+    data: bytes  # MessagePack body
+    log_time_ns: int
+
+    def decode(self) -> Message:
+        return msgspec.msgpack.decode(self.data, type=TYPES_BY_NAME[self.type_name])
+
+
+def _type_name(schema_name: str) -> str:
+    return schema_name.removeprefix("drivestack.")
+
+
+def read_records(path: str | Path, topics: set[str] | None = None) -> Iterator[Record]:
+    """Every message in log-time order. A file cut short (its writer was killed) is read up to its last
+    complete chunk."""
+    with open(path, "rb") as f:
+        if _is_finalised(f):
+            reader = make_reader(f)
+            for schema, channel, message in reader.iter_messages(topics=list(topics) if topics else None):
+                yield Record(channel.topic, _type_name(schema.name), message.data, message.log_time)
+            return
+        yield from _recover(f, topics)
+
+
+def _is_finalised(f: BinaryIO) -> bool:
+    f.seek(0, os.SEEK_END)
+    size = f.tell()
+    if size < 8:
+        return False
+    f.seek(size - 8)
+    magic = f.read(8)
+    f.seek(0)
+    return magic == b"\x89MCAP0\r\n"
+
+
+def _recover(f: BinaryIO, topics: set[str] | None) -> Iterator[Record]:
+    from mcap.records import Channel, Schema
+    from mcap.records import Message as McapMessage
+
+    schemas: dict[int, str] = {}
+    channels: dict[int, tuple[str, int]] = {}
+    stream = StreamReader(io.BufferedReader(f), skip_magic=False)  # type: ignore[arg-type]
+    try:
+        for record in stream.records:
+            if isinstance(record, Schema):
+                schemas[record.id] = record.name
+            elif isinstance(record, Channel):
+                channels[record.id] = (record.topic, record.schema_id)
+            elif isinstance(record, McapMessage) and record.channel_id in channels:
+                topic, sid = channels[record.channel_id]
+                if topics is None or topic in topics:
+                    yield Record(topic, _type_name(schemas[sid]), record.data, record.log_time)
+    except Exception:  # noqa: BLE001 - the cut-off tail of a killed writer: stop at the last whole record
+        return
+
+
+def read_metadata(path: str | Path) -> dict[str, dict[str, str]]:
+    with open(path, "rb") as f:
+        if not _is_finalised(f):
+            return {}
+        reader = make_reader(f)
+        return {m.name: dict(m.metadata) for m in reader.iter_metadata()}
+
+
+def summary(path: str | Path) -> dict[str, Any]:
+    counts: dict[str, int] = {}
+    first = last = None
+    for rec in read_records(path):
+        counts[rec.topic] = counts.get(rec.topic, 0) + 1
+        first = rec.log_time_ns if first is None else first
+        last = rec.log_time_ns
+    return {"messages": counts, "wall_s": ((last or 0) - (first or 0)) / 1e9}

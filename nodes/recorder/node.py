@@ -1,0 +1,74 @@
+"""The recorder node: every topic of the run into one MCAP file, finalised on SIGINT."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import ClassVar
+
+from msgs import Message
+from msgs.registry import TOPICS
+from nodes.recorder.mcap_io import RecordingWriter
+from nodes.runtime.node import Node, Outputs, Params
+
+
+class RecorderParams(Params, kw_only=True, forbid_unknown_fields=True):
+    path: str = ""  # output file; empty: <run dir>/recording.mcap (the run dir comes from `launch`)
+    topics: list[str] = []  # topics to record; empty: every registered topic
+    exclude: list[str] = []  # topics to leave out
+
+
+class RecorderNode(Node):
+    name: ClassVar[str] = "recorder"
+    Params: ClassVar[type[Params]] = RecorderParams
+    lockstep_inputs: ClassVar[bool] = False
+    drain_on_stop: ClassVar[bool] = True
+
+    def __init__(self, params: RecorderParams) -> None:
+        super().__init__(params)
+        run_dir = Path(os.environ.get("DRIVESTACK_RUN_DIR", "."))
+        self.path = Path(params.path) if params.path else run_dir / "recording.mcap"
+        metadata: dict[str, dict[str, str]] = {}
+        launch_json = run_dir / "launch.json"
+        if launch_json.is_file():
+            info = launch_json.read_text()
+            metadata["launch"] = {"resolved": info}
+            try:
+                import json
+
+                src = Path(json.loads(info)["launch_file"])
+                metadata["launch"]["file"] = str(src)
+                metadata["launch"]["text"] = src.read_text()
+            except (OSError, KeyError, ValueError):
+                pass
+        self.writer = RecordingWriter(self.path, metadata)
+
+    @classmethod
+    def input_ports(cls, params: Params) -> dict[str, str]:
+        assert isinstance(params, RecorderParams)
+        topics = params.topics or list(TOPICS)
+        return {t: t for t in topics if t not in params.exclude}
+
+    @classmethod
+    def check(cls, params: Params) -> None:
+        assert isinstance(params, RecorderParams)
+        unknown = [t for t in params.topics + params.exclude if t not in TOPICS]
+        if unknown:
+            raise ValueError(f"topics: unknown topic(s) {unknown}; registered: {sorted(TOPICS)}")
+
+    def on_message(self, port: str, msg: Message) -> None:
+        self.writer.write(port, msg, time.time_ns())
+
+    def step(self, inputs: dict[str, Message | None]) -> Outputs:
+        return []
+
+    def counters(self) -> dict[str, int]:
+        return {"recorded": self.writer.messages}
+
+    def close(self) -> None:
+        self.writer.finish()
+        print(f"recorded {self.writer.messages} messages to {self.path}", flush=True)
+
+
+NODE = RecorderNode
