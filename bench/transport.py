@@ -68,8 +68,8 @@ def measure(variant: str, payload: str, n: int) -> np.ndarray:
     lat: list[float] = []
     if variant == "ours":
         sub = Subscriber(ctx, lockstep=True)
-        sub.add("/sim/camera" if payload == "frame" else "/control/cmd", Image if payload == "frame" else ControlCommand,
-                [endpoint])
+        frame = payload == "frame"
+        sub.add("/sim/camera" if frame else "/control/cmd", Image if frame else ControlCommand, [endpoint])
         proc = mp.Process(target=_sender, args=(endpoint, variant, payload, n, ready))
         proc.start()
         while len(lat) < n:
