@@ -33,8 +33,7 @@ class RecordingWriter:
     def __init__(self, path: str | Path, metadata: dict[str, dict[str, str]] | None = None) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # unbuffered: each finished chunk goes straight to the OS, so it survives a SIGKILL of this process
-        self._file: BinaryIO = open(self.path, "wb", buffering=0)  # noqa: SIM115 - closed in finish()
+        self._file = _DirectFile(self.path)
         self._writer = Writer(self._file, chunk_size=CHUNK_BYTES, compression=CompressionType.ZSTD)
         self._writer.start(profile=PROFILE, library="drivestack")
         for name, data in (metadata or {}).items():
@@ -72,6 +71,32 @@ class RecordingWriter:
             self.finished = True
             self._writer.finish()
             self._file.close()
+
+
+class _DirectFile:
+    """A write-only file with no user-space buffer: each finished chunk goes straight to the OS, so it
+    survives a SIGKILL of the recorder. (The mcap Writer buffers a raw file itself; this is not one.)"""
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        self._pos = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+            self._pos += n
+        return len(data)
+
+    def tell(self) -> int:
+        return self._pos
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        os.close(self._fd)
 
 
 @dataclass(frozen=True)
