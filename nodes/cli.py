@@ -109,6 +109,23 @@ def topic_hz(args: argparse.Namespace) -> int:
     return 0 if len(stamps) > 1 else 1
 
 
+def replay(args: argparse.Namespace) -> int:
+    from nodes.runtime.launchfile import LaunchError, load_plan
+    from nodes.runtime.supervisor import Supervisor
+
+    rate = 0.0 if args.rate == "max" else float(args.rate)
+    overrides = {"file": str(Path(args.file).resolve()), "rate": rate, "start_offset": args.start_offset,
+                 "loop": args.loop, "record": args.record, "topics": args.topics or []}
+    if args.exclude is not None:
+        overrides["exclude"] = args.exclude
+    try:
+        plan = load_plan("replay.yaml", overrides)
+    except LaunchError as exc:
+        print(f"drivestack replay: error: {exc}", file=sys.stderr)
+        return 2
+    return Supervisor(plan).run()
+
+
 def train(args: argparse.Namespace, rest: list[str]) -> int:
     module = importlib.import_module(TRAINERS[args.what])
     return int(module.main(rest) or 0)
@@ -147,6 +164,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=5.0, help="[s] how long to measure")
     p.add_argument("--run", help="namespace dir or graph.json of a stack (default: the latest launched)")
     p.set_defaults(func=topic_hz)
+
+    p = sub.add_parser("replay", help="play a recording back onto the bus (like `ros2 bag play`)",
+                       description="Republish a recording's messages with their recorded bytes. Nodes run on "
+                       "the simulated time in each message's header, so no /clock topic is needed. Other nodes "
+                       "can subscribe while it plays (`drivestack topic echo`), or add them to "
+                       "launch/replay.yaml.")
+    p.add_argument("file", help="MCAP recording (runs/<stamp>/recording.mcap)")
+    p.add_argument("--rate", default="1.0", help="playback speed as a multiple of recorded pace, or 'max'")
+    p.add_argument("--topics", nargs="+", help="play only these topics")
+    p.add_argument("--exclude", nargs="+", help="leave these topics out (default: /diagnostics)")
+    p.add_argument("--start-offset", type=float, default=0.0, help="[s] skip the start of the recording")
+    p.add_argument("--loop", action="store_true", help="play forever")
+    p.add_argument("--record", action="store_true", help="record what is played to runs/<stamp>/recording.mcap")
+    p.set_defaults(func=replay)
 
     p = sub.add_parser("train", help="train a model (arguments after the name go to its trainer; try --help)")
     p.add_argument("what", choices=sorted(TRAINERS))

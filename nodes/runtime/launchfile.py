@@ -129,7 +129,7 @@ def _scalar(text: str) -> Any:
         value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
-    return text if value is None or isinstance(value, dict | list) else value
+    return text if value is None or isinstance(value, dict) else value
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

@@ -109,7 +109,8 @@ class NodeRunner:
         self.heartbeat("ok")
         next_beat = time.monotonic() + HEARTBEAT_PERIOD_S
         self.publish(self.node.start())
-        period = self.node.realtime_period() if not self.lockstep else None
+        # real-time sources run on their period; a node with no inputs at all (replay) does in either mode
+        period = self.node.realtime_period() if (not self.lockstep or not self.spec.inputs) else None
         next_tick = time.monotonic() + period if period else None
         while not self.stop_requested and not self.node.finished:
             timeout = POLL_MS

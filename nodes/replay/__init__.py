@@ -1,0 +1,1 @@
+"""Replay of MCAP recordings onto the bus."""
