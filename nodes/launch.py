@@ -49,7 +49,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from nodes.runtime.supervisor import Supervisor
 
-    return Supervisor(plan).run()
+    try:
+        supervisor = Supervisor(plan)
+    except LaunchError as exc:
+        print(f"launch: error: {exc}", file=sys.stderr)
+        return 2
+    return supervisor.run()
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from nodes.runtime.node import Node, Params, make_params
 from nodes.runtime.spec import load_node_class
 
 LAUNCH_DIR = Path(__file__).resolve().parents[2] / "launch"
-TOP_KEYS = {"description", "mode", "args", "include", "nodes", "stall_timeout_s"}
+TOP_KEYS = {"description", "mode", "args", "include", "nodes", "stall_timeout_s", "base_port"}
 NODE_KEYS = {"name", "module", "params", "remap", "required", "respawn", "if", "unless", "host"}
 ARG_KEYS = {"default", "doc", "choices"}
 MODES = ("lockstep", "realtime")
@@ -80,6 +80,7 @@ class LaunchPlan:
     nodes: list[PlannedNode]
     description: str = ""
     stall_timeout_s: float = 0.0
+    base_port: int = 0  # 0: ipc:// endpoints; else tcp:// endpoints numbered from this port
     warnings: list[str] = field(default_factory=list)
 
     def node(self, name: str) -> PlannedNode:
@@ -326,6 +327,11 @@ def _load(path: Path, given: dict[str, Any], strict: bool, seen: tuple[Path, ...
     stall = _substitute(data.get("stall_timeout_s", 0.0), args, path, None, "stall_timeout_s")
     if not isinstance(stall, int | float) or stall < 0:
         raise LaunchError(path, f"must be a number of seconds >= 0, got {stall!r}", fieldname="stall_timeout_s")
+    base_port = _substitute(data.get("base_port", 0), args, path, None, "base_port")
+    valid_port = isinstance(base_port, int) and not isinstance(base_port, bool)
+    if not valid_port or not (base_port == 0 or 1024 <= base_port < 65000):
+        raise LaunchError(path, f"must be 0 (ipc) or a TCP port in [1024, 65000), got {base_port!r}",
+                          fieldname="base_port")
     nodes: list[PlannedNode] = []
     for i, inc in enumerate(data.get("include") or []):
         if not isinstance(inc, dict) or "file" not in inc:
@@ -347,7 +353,7 @@ def _load(path: Path, given: dict[str, Any], strict: bool, seen: tuple[Path, ...
             raise LaunchError(path, "duplicate node name: names must be unique in a launch", planned.name, "name")
         nodes.append(planned)
     return LaunchPlan(file=path, args=args, mode=mode, nodes=nodes, description=data.get("description", ""),
-                      stall_timeout_s=float(stall))
+                      stall_timeout_s=float(stall), base_port=base_port)
 
 
 def _check_graph(plan: LaunchPlan) -> None:

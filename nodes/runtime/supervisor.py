@@ -22,7 +22,7 @@ import zmq
 from msgs import EgoState, EpisodeEvent
 from msgs.codec import DecodeError, decode
 from nodes.runtime.bus import ipc_endpoint, ipc_root
-from nodes.runtime.launchfile import LaunchPlan, PlannedNode, namespace_id
+from nodes.runtime.launchfile import LaunchError, LaunchPlan, PlannedNode, namespace_id
 from nodes.runtime.node import is_per_tick
 from nodes.runtime.spec import InputSpec, NodeSpec, OutputSpec
 from sim.summary import HEADER, SummaryBook
@@ -58,12 +58,36 @@ class Graph:
         return {"namespace_dir": self.namespace_dir, "endpoints": self.endpoints, "types": self.types}
 
 
+def check_endpoints_free(plan: LaunchPlan, graph: Graph) -> None:
+    """A tcp endpoint some other program holds: one clear error before anything starts."""
+    import socket
+
+    for topic, by_node in graph.endpoints.items():
+        for node, endpoint in by_node.items():
+            if not endpoint.startswith("tcp://"):
+                continue
+            host, port = endpoint[len("tcp://"):].rsplit(":", 1)
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as ZeroMQ binds
+                try:
+                    probe.bind((host, int(port)))
+                except OSError as exc:
+                    raise LaunchError(plan.node(node).file, f"endpoint {endpoint} for {topic} is not available: "
+                                      f"{exc.strerror}; change base_port", node, "base_port") from None
+
+
 def build_specs(plan: LaunchPlan, namespace_dir: str, run_dir: Path,
                 extra_subscribers: dict[str, int]) -> tuple[dict[str, NodeSpec], Graph]:
     graph = Graph(namespace_dir)
+    index = 0
     for n in plan.nodes:
         for port, topic in list(n.outputs.items()) + [("diagnostics", "/diagnostics")]:
-            graph.endpoints.setdefault(topic, {})[n.name] = ipc_endpoint(namespace_dir, n.name, topic)
+            if plan.base_port:  # same file, same ports: launches split across hosts agree on them
+                endpoint = f"tcp://{n.host or '127.0.0.1'}:{plan.base_port + index}"
+            else:
+                endpoint = ipc_endpoint(namespace_dir, n.name, topic)
+            index += 1
+            graph.endpoints.setdefault(topic, {})[n.name] = endpoint
             graph.types[topic] = n.output_types.get(port, "Diagnostics")
 
     def subscriber_count(topic: str) -> int:
@@ -156,16 +180,17 @@ class Supervisor:
                  ready_timeout_s: float = 60.0) -> None:
         self.plan = plan
         self.out = out or sys.stdout
-        self.run_dir = run_dir or make_run_dir()
         self.namespace_dir = os.path.join(ipc_root(), namespace_id())
-        os.makedirs(self.namespace_dir, mode=0o700)
         self.ready_timeout_s = ready_timeout_s
         self.lock = threading.Lock()
         self.stop_reason: str | None = None
         self.summaries = SummaryBook()
         self.watch = [t for t in ("/sim/ego", "/sim/episode") if plan.publishers(t)]
-        specs, self.graph = build_specs(plan, self.namespace_dir, self.run_dir,
-                                        {t: 1 for t in self.watch})
+        _, graph = build_specs(plan, self.namespace_dir, Path("."), {})
+        check_endpoints_free(plan, graph)  # before anything is created or started
+        self.run_dir = run_dir or make_run_dir()
+        specs, self.graph = build_specs(plan, self.namespace_dir, self.run_dir, {t: 1 for t in self.watch})
+        os.makedirs(self.namespace_dir, mode=0o700)
         colour = self.out.isatty() and not os.environ.get("NO_COLOR")
         self.children: dict[str, Child] = {}
         for i, (name, spec) in enumerate(specs.items()):
