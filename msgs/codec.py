@@ -90,7 +90,8 @@ def decode(frames: list[Any], expected_type: type[Message] | None = None) -> tup
         raise DecodeError("oversize", f"{topic}: body of {len(body)} bytes exceeds {MAX_BODY_BYTES}")
     try:
         msg = _decoder(kind).decode(body)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError, OverflowError) as exc:
+        # ValueError covers invalid UTF-8 in a str field, which msgspec reports as UnicodeDecodeError
         raise DecodeError("bad_body", f"{topic}: not a valid {kind.__name__}: {exc}") from None
     bad = _non_finite_field(msg, "")
     if bad:

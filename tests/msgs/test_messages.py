@@ -81,6 +81,8 @@ def test_wire_format_decodes_with_plain_msgpack():
     [b"/sim/camera", encode("/sim/camera", SAMPLES["/sim/camera"])[1], b"short"],
     [b"/sim/camera", encode("/sim/camera", SAMPLES["/sim/camera"])[1]],
     [b"/sim/ego", b"\x80" * (2 << 20)],
+    [b"/decision/target", msgspec.msgpack.encode({"header": {}, "target_lane": 1, "target_speed": 3.0,
+                                                   "reason": 1})[:-1] + b"\xa2\x80\xff"],
 ])
 def test_malformed_frames_raise_decode_error(bad):
     with pytest.raises(DecodeError):
