@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import zmq
 
-from msgs import TOPICS, ControlCommand, EgoState, Header, encode
+from msgs import TOPICS, ControlCommand, EgoState, encode
 from nodes.runtime.node import make_params
 from nodes.runtime.spec import InputSpec, NodeSpec, OutputSpec, load_node_class
 from tests.conftest import _env, pid_alive, popen_launch
