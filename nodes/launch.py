@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", metavar="name:=value", help="override a launch arg")
     parser.add_argument("--show-args", action="store_true", help="list the file's args and exit")
     parser.add_argument("--check", action="store_true", help="validate the file and exit without starting")
+    parser.add_argument("--only", help="start just these nodes (comma-separated); the others run in another "
+                        "launch of the same file, e.g. on another host (needs base_port, i.e. tcp endpoints)")
     args = parser.parse_args(argv)
     try:
         if args.show_args:
@@ -50,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     from nodes.runtime.supervisor import Supervisor
 
     try:
-        supervisor = Supervisor(plan)
+        supervisor = Supervisor(plan, only=args.only.split(",") if args.only else None)
     except LaunchError as exc:
         print(f"launch: error: {exc}", file=sys.stderr)
         return 2

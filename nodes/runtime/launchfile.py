@@ -372,7 +372,7 @@ def _check_graph(plan: LaunchPlan) -> None:
     for n in plan.nodes:
         for port, topic in n.inputs.items():
             if topic not in published:
-                if topic != "/diagnostics":
+                if topic != "/diagnostics" and n.node_cls.lockstep_inputs:  # observers listen to whatever there is
                     plan.warnings.append(f"node '{n.name}' subscribes to {topic}, which no node here publishes")
                 continue
             pub, pub_type = published[topic]

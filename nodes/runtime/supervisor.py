@@ -58,13 +58,13 @@ class Graph:
         return {"namespace_dir": self.namespace_dir, "endpoints": self.endpoints, "types": self.types}
 
 
-def check_endpoints_free(plan: LaunchPlan, graph: Graph) -> None:
+def check_endpoints_free(plan: LaunchPlan, graph: Graph, only: list[str]) -> None:
     """A tcp endpoint some other program holds: one clear error before anything starts."""
     import socket
 
     for topic, by_node in graph.endpoints.items():
         for node, endpoint in by_node.items():
-            if not endpoint.startswith("tcp://"):
+            if not endpoint.startswith("tcp://") or node not in only:
                 continue
             host, port = endpoint[len("tcp://"):].rsplit(":", 1)
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -177,19 +177,34 @@ class Supervisor:
     """Runs a plan. `run()` returns the process exit code: 0 done, 1 a node failed, 130 interrupted."""
 
     def __init__(self, plan: LaunchPlan, run_dir: Path | None = None, out: TextIO | None = None,
-                 ready_timeout_s: float = 60.0) -> None:
+                 ready_timeout_s: float = 60.0, only: list[str] | None = None) -> None:
+        """`only`: start just these nodes of the plan (the rest run in other launches, over tcp)."""
         self.plan = plan
+        self.only = only or [n.name for n in plan.nodes]
+        unknown = sorted(set(self.only) - {n.name for n in plan.nodes})
+        if unknown:
+            raise LaunchError(plan.file, f"--only names node(s) {unknown} that the launch does not start; "
+                              f"its nodes: {[n.name for n in plan.nodes]}")
+        if only and not plan.base_port:
+            raise LaunchError(plan.file, "splitting a stack across launches (--only) needs tcp endpoints: set "
+                              "base_port (e.g. base_port:=7600)", fieldname="base_port")
+        local = [n for n in plan.nodes if n.name in self.only]
         self.out = out or sys.stdout
         self.namespace_dir = os.path.join(ipc_root(), namespace_id())
         self.ready_timeout_s = ready_timeout_s
         self.lock = threading.Lock()
         self.stop_reason: str | None = None
         self.summaries = SummaryBook()
+        # the launcher that starts the sim counts as a subscriber of its ego and episode topics (summaries);
+        # another launch of a split stack only listens for the run's end, which it cannot miss
         self.watch = [t for t in ("/sim/ego", "/sim/episode") if plan.publishers(t)]
+        counted = {t: 1 for t in self.watch if any(p in local for p in plan.publishers(t))}
         _, graph = build_specs(plan, self.namespace_dir, Path("."), {})
-        check_endpoints_free(plan, graph)  # before anything is created or started
+        check_endpoints_free(plan, graph, self.only)  # before anything is created or started
         self.run_dir = run_dir or make_run_dir()
-        specs, self.graph = build_specs(plan, self.namespace_dir, self.run_dir, {t: 1 for t in self.watch})
+        specs, self.graph = build_specs(plan, self.namespace_dir, self.run_dir, counted)
+        specs = {name: spec for name, spec in specs.items() if name in self.only}
+        self.owns_sim = bool(counted)
         os.makedirs(self.namespace_dir, mode=0o700)
         colour = self.out.isatty() and not os.environ.get("NO_COLOR")
         self.children: dict[str, Child] = {}
@@ -288,7 +303,7 @@ class Supervisor:
             if code is not None:
                 self._drain_watch(watch)
                 return code
-        return 130
+        return 0 if self.stop_reason == "finished" else 130
 
     def _on_control(self, control: zmq.Socket, all_ready: bool) -> None:
         while control.poll(0):
@@ -312,6 +327,10 @@ class Supervisor:
                 continue
             if isinstance(msg, EgoState):
                 self.summaries.on_ego(msg)
+            elif isinstance(msg, EpisodeEvent) and not self.owns_sim:
+                if msg.kind == "end" and msg.last:
+                    self.say("the sim (in another launch) finished its last episode: stopping")
+                    self.stop_reason = "finished"
             elif isinstance(msg, EpisodeEvent):
                 done = self.summaries.on_event(msg)
                 if done is not None:

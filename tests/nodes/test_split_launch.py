@@ -1,0 +1,33 @@
+"""A stack split across two launches over tcp on 127.0.0.1 drives the same trajectory as one launch."""
+
+from pathlib import Path
+
+from nodes.recorder.mcap_io import read_records
+from tests.conftest import popen_launch, run_launch
+
+DATA = Path(__file__).parents[1] / "data"
+
+
+def _bodies(path: Path) -> dict[str, list[bytes]]:
+    out: dict[str, list[bytes]] = {}
+    for rec in read_records(path):
+        if rec.topic != "/diagnostics":
+            out.setdefault(rec.topic, []).append(rec.data)
+    return out
+
+
+def test_split_over_tcp_matches_single_launch(tmp_path):
+    single, split = tmp_path / "single", tmp_path / "split"
+    single.mkdir()
+    split.mkdir()
+    res = run_launch(str(DATA / "lane_change.yaml"), cwd=single, timeout=180)
+    assert res.returncode == 0, res.stdout + res.stderr
+    first = popen_launch(str(DATA / "lane_change.yaml"), "base_port:=7790", "--only", "sim,recorder", cwd=split)
+    second = run_launch(str(DATA / "lane_change.yaml"), "base_port:=7790", "--only", "scripted_target,control",
+                        cwd=split, timeout=180)
+    out, _ = first.communicate(timeout=180)
+    assert first.returncode == 0 and second.returncode == 0, out + second.stdout + second.stderr
+    assert "finished its last episode" in second.stdout
+    (a,) = list(single.glob("runs/*/recording.mcap"))
+    (b,) = list(split.glob("runs/*/recording.mcap"))
+    assert _bodies(a) == _bodies(b)
