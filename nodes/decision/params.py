@@ -50,8 +50,11 @@ class DecisionParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """[m] gap to keep to the lead vehicle at standstill (IDM s0)."""
     time_headway: float = 1.0
     """[s] time headway to keep to the lead vehicle (IDM T)."""
-    gap_time_constant: float = 1.5
+    gap_time_constant: float = 2.0
     """[s] how quickly the speed cap closes or opens a headway error."""
+    headway_open_speed: float = 3.0
+    """[m/s] to open a too-short headway the cap goes at most this far below the lead's speed (the TTC,
+    braking-distance and emergency limits handle a closing lead)."""
     comfort_decel: float = 3.0
     """[m/s^2] the cap keeps the ego able to stop behind a lead braking this hard, braking this hard."""
     min_ttc: float = 3.0
@@ -104,7 +107,8 @@ class DecisionParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
                 raise ValueError(f"DecisionParams.{name} must be > 0, got {getattr(self, name)}")
         non_negative = (
             "lateral_margin", "cut_in_horizon", "cut_in_min_lateral_speed", "lc_min_front_gap",
-            "lc_front_time_gap", "lc_min_rear_gap", "lc_rear_time_gap", "min_gap", "speed_cap_tolerance",
+            "lc_front_time_gap", "headway_open_speed", "lc_min_rear_gap", "lc_rear_time_gap", "min_gap",
+            "speed_cap_tolerance",
             "emergency_stop_gap", "mrm_min_speed", "objects_stale_ticks", "plan_stale_ticks",
             "emergency_required_decel", "emergency_exit_decel",
         )

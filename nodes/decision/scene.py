@@ -140,13 +140,16 @@ class SpeedCap:
 def speed_cap(lead: Neighbour, ego: EgoState, p: DecisionParams) -> SpeedCap:
     """The largest target speed that keeps headway, braking distance and TTC to `lead` (IDM-like).
 
-    - headway: v_lead + (gap - s0 - T * v_lead) / tau, which settles at gap = s0 + T * v;
+    - headway: v_lead + (gap - s0 - T * v_lead) / tau, which settles at gap = s0 + T * v, and goes no
+               lower than v_lead - headway_open_speed (a short headway is opened gently, not by braking
+               far below a lead that is not closing in);
     - braking: sqrt(v_lead^2 + 2 b (gap - s0)), stop behind a lead that brakes as hard as we do;
     - TTC:     v_lead + gap / TTC_min.
     """
     s, vl = lead.gap, lead.speed
+    headway_error = s - p.min_gap - p.time_headway * vl
     caps = (
-        (vl + (s - p.min_gap - p.time_headway * vl) / p.gap_time_constant, "headway"),
+        (vl + max(-p.headway_open_speed, headway_error / p.gap_time_constant), "headway"),
         (math.sqrt(max(0.0, vl * vl + 2.0 * p.comfort_decel * max(0.0, s - p.min_gap))), "braking distance"),
         (vl + max(0.0, s) / p.min_ttc, "ttc"),
     )
