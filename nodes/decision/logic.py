@@ -12,7 +12,8 @@ its tick, it counts as received at `tick`. An empty road is `ObjectArray(objects
 
 A new meta-action is applied only when `plan.replanned` is True (once per replan); the plan republished
 between replans only keeps the watchdog fed. Lane changes move the target lane by one (lane 0 is the
-left/top lane) and hold it until reached; FASTER / SLOWER step through `speed_setpoints`.
+left/top lane), at most one lane away from the ego's, and hold it until reached; FASTER / SLOWER step
+through `speed_setpoints`.
 
 Safety, when `params.overrides` is on (modes in priority order):
   EMERGENCY     TTC to a vehicle in the ego's path below `emergency_ttc` (or avoiding it needs more than
@@ -164,7 +165,9 @@ class DecisionLogic:
             self._speed_index = max(self._speed_index - 1, 0)
         elif action in _LANE_DELTA and not minimal_risk:
             new = min(max(self._lane + _LANE_DELTA[action], 0), ego.lanes_count - 1)
-            if new != self._lane:  # at the road's edge the action does nothing, as in highway-env
+            # At the road's edge the action does nothing (as in highway-env); one lane at a time: a second
+            # change the same way waits until the ego has crossed into the lane it is heading for.
+            if new != self._lane and abs(new - ego.lane_index) <= 1:
                 self._pending_lane = new  # checked (or accepted) by the per-tick lane-change logic
 
     def _accept(self, lane: int, ego: EgoState) -> None:
