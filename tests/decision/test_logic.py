@@ -13,10 +13,10 @@ from nodes.decision.logic import DecisionLogic, DecisionParams
 LANE_WIDTH = 4.0
 
 
-def ego_at(lane: int = 1, speed: float = 25.0, x: float = 0.0, y: float | None = None, tick: int = 0) -> EgoState:
+def ego_at(lane: int = 1, speed: float = 25.0, x: float = 0.0, y: float | None = None) -> EgoState:
     y = lane * LANE_WIDTH if y is None else y
     return EgoState(
-        header=Header(tick=tick), x=x, y=y, heading=0.0, speed=speed, vx=speed, vy=0.0,
+        x=x, y=y, heading=0.0, speed=speed, vx=speed, vy=0.0,
         lane_index=int(round(y / LANE_WIDTH)), lateral_offset=y - round(y / LANE_WIDTH) * LANE_WIDTH,
     )
 
@@ -30,6 +30,9 @@ def objs(*cars: Object) -> ObjectArray:
     return ObjectArray(objects=list(cars))
 
 
+EMPTY = objs()
+
+
 def plan(action: Action, replanned: bool = True, tick: int = 0) -> Plan:
     return Plan(header=Header(tick=tick), action=int(action), replanned=replanned, plan_tick=tick)
 
@@ -41,7 +44,7 @@ class Driver:
         self.logic = DecisionLogic(DecisionParams(**params))
         self.tick = 0
 
-    def __call__(self, ego: EgoState, objects: ObjectArray | None = objs(), p: Plan | None = None,
+    def __call__(self, ego: EgoState, objects: ObjectArray | None = EMPTY, p: Plan | None = None,
                  action: Action = Action.IDLE, **ticks):
         p = plan(action, replanned=False) if p is None else p
         out = self.logic.step(self.tick, ego, objects, p, **ticks)
