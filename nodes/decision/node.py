@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import msgspec
+
 from msgs import Action, EgoState, Message, ObjectArray, Plan
 from nodes.decision.logic import DecisionLogic
 from nodes.decision.params import DecisionParams
@@ -11,7 +13,7 @@ from nodes.runtime.node import Node, Outputs, Params
 
 
 class DecisionNodeParams(Params, kw_only=True, forbid_unknown_fields=True):
-    logic: DecisionParams = DecisionParams()  # every threshold, see nodes/decision/params.py
+    logic: DecisionParams = msgspec.field(default_factory=DecisionParams)  # thresholds, see ./params.py
 
 
 class DecisionNode(Node):

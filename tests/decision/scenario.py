@@ -7,6 +7,7 @@ chosen once per second (replanned on every 15th tick, republished in between).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,9 +78,11 @@ class Scenario:
         return vehicle
 
     def run(self, ticks: int, actions: dict[int, Action] | None = None,
-            plan_gap: range = range(0), objects_gap: range = range(0)) -> Run:
+            plan_gap: range = range(0), objects_gap: range = range(0),
+            on_tick: Callable[[], None] | None = None) -> Run:
         """Drive `ticks` ticks. `actions`: replan index (second) -> meta-action (IDLE otherwise);
-        no plan message arrives on the ticks in `plan_gap`, no objects on those in `objects_gap`."""
+        no plan message arrives on the ticks in `plan_gap`, no objects on those in `objects_gap`;
+        `on_tick` is called once per recorded tick, before the sim steps (to log the world)."""
         actions = actions or {}
         run = Run()
         last_plan = last_objects = None
@@ -101,6 +104,8 @@ class Scenario:
                 last_objects = tick
             target = self.logic.step(tick, ego, objects, plan, last_objects, last_plan)
             run.records.append(Record(tick, ego, target))
+            if on_tick is not None:
+                on_tick()
             if ego.crashed:
                 break
             self.sim.step(self.control.step(ego, target))
