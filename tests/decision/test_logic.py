@@ -336,3 +336,20 @@ def test_one_lane_at_a_time():
     assert d(ego_at(y=5.0), p=plan(Action.LANE_RIGHT)).target_lane == 2  # not yet in lane 2
     assert d(ego_at(y=6.5), p=plan(Action.LANE_RIGHT)).target_lane == 3  # crossed: the next one
     assert d(ego_at(y=7.0), p=plan(Action.LANE_LEFT)).target_lane == 2  # back, relative to the target
+
+
+def test_every_param_is_documented_with_its_unit():
+    import ast
+    import inspect
+
+    from nodes.decision import params as module
+
+    body = ast.parse(inspect.getsource(module.DecisionParams)).body[0].body
+    docs = {}
+    for stmt, nxt in zip(body, body[1:], strict=False):
+        if isinstance(stmt, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
+            docs[stmt.target.id] = nxt.value.value
+    assert set(docs) == set(DecisionParams.__struct_fields__)
+    for name, doc in docs.items():
+        kind = DecisionParams.__annotations__[name]
+        assert kind == "bool" or doc.startswith("["), f"{name}: say its unit first, e.g. [m/s] or [-]"
