@@ -347,7 +347,8 @@ def test_every_param_is_documented_with_its_unit():
     body = ast.parse(inspect.getsource(module.DecisionParams)).body[0].body
     docs = {}
     for stmt, nxt in zip(body, body[1:], strict=False):
-        if isinstance(stmt, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
+        documented = isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
+        if isinstance(stmt, ast.AnnAssign) and documented:
             docs[stmt.target.id] = nxt.value.value
     assert set(docs) == set(DecisionParams.__struct_fields__)
     for name, doc in docs.items():

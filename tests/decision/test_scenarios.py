@@ -114,3 +114,34 @@ def test_a_long_perception_outage_brakes_towards_a_stop_in_lane():
     speeds = [r.ego.speed for r in run.records]
     assert speeds[-1] < 25.0 - 1.5 * (150 - 19) / 15.0 + 1.0  # about 1.5 m/s^2 of slowing down
     assert all(abs(r.ego.y - 8.0) < 0.05 for r in run.records)
+
+
+def test_in_traffic_a_reckless_planner_stays_collision_free():
+    """highway-env traffic (shrunk), a planner that asks for 30 m/s and random lane changes every second."""
+    import random
+
+    from msgs import ObjectArray, Plan
+    from nodes.control.pid import LaneSpeedController
+    from nodes.decision.logic import DecisionLogic
+    from sim.highway import HighwaySim, SimParams
+
+    sim = HighwaySim(SimParams(vehicles_count=20, duration=15.0, render=False))
+    rng = random.Random(3)
+    modes = set()
+    for episode, seed in enumerate((11, 12)):
+        sim.reset(seed=seed, episode=episode)
+        logic, control = DecisionLogic(), LaneSpeedController()
+        action = Action.IDLE
+        while sim.end_reason is None:
+            header = sim.header()
+            ego = sim.ego_state(header)
+            if sim.tick % 15 == 0:
+                action = rng.choice([Action.FASTER, Action.FASTER, Action.LANE_LEFT, Action.LANE_RIGHT])
+            in_view = [o for o in sim.objects_gt(header).objects if o.in_view]
+            objects = ObjectArray(header=header, objects=in_view)
+            target = logic.step(sim.tick, ego, objects, Plan(header=header, action=int(action),
+                                                              replanned=sim.tick % 15 == 0))
+            modes.add(Mode(target.mode))
+            sim.step(control.step(ego, target))
+        assert sim.end_reason == "time_limit"
+    assert OVERRIDE in modes and MINIMAL_RISK not in modes
