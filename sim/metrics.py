@@ -229,7 +229,7 @@ def comfort_series(trace: EpisodeTrace, window: int = DEFAULT_PARAMS.comfort_win
     heading = np.unwrap(np.array([e.heading for e in trace.ego]))
 
     def d(y: np.ndarray) -> np.ndarray:  # rounded like nuPlan, so a constant series reads exactly 0
-        return np.round(savgol_derivative(y, DT_S, window), 8)
+        return np.round(savgol_derivative(y, DT_S, window), 8) + 0.0  # + 0.0: no -0.0 in the tables
 
     lon_accel, yaw_rate = d(speed), d(heading)
     lat_accel = speed * yaw_rate
