@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from msgs import ControlCommand, Diagnostics, EgoState, EpisodeEvent, Header, ObjectArray
@@ -80,7 +82,9 @@ def test_traces_from_a_real_recording(tmp_path):
         assert all(m is not None for m in t.objects_gt + t.target + t.cmd)
         assert all(r is not None for r in t.ego_recv_ns + t.cmd_recv_ns)
         assert not t.has("perception")  # full_stack.yaml has no perception node yet
-        row = episode_metrics(t)
+        row = episode_metrics(t, series=True)
+        json.dumps(row, allow_nan=False)  # plain, finite values only
+        assert len(row["series"]["speed_mps"]) == 46
         assert row["ticks"] == 45 and row["duration_s"] == pytest.approx(3.0)
         assert row["distance_m"] > 0 and 0 < row["latency_p50_ms"] < 1000
         assert row["override_ratio"] is not None  # the stack publishes /decision/target
