@@ -24,7 +24,9 @@ from msgs import ControlCommand, EgoState, Header, Image, Object, ObjectArray
 from sim.view import DEFAULT_VIEW, CameraView
 
 # SDL (highway-env's renderer) complains on every start when this is unset; any private directory will do
-os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="drivestack-xdg-"))
+if "XDG_RUNTIME_DIR" not in os.environ:
+    os.environ["XDG_RUNTIME_DIR"] = os.path.join(tempfile.gettempdir(), f"drivestack-xdg-{os.getuid()}")
+    os.makedirs(os.environ["XDG_RUNTIME_DIR"], mode=0o700, exist_ok=True)
 
 SIM_RATE_HZ = 15  # [Hz] policy_frequency = simulation_frequency: one physics step per control tick
 NS_PER_S = 1_000_000_000
