@@ -18,7 +18,7 @@ import zmq
 from msgs import DecodeError, Image, decode
 from nodes.runtime.bus import ipc_root
 
-TOOLS = {"golden": "nodes.recorder.golden"}  # subcommands whose module has main(argv)
+TOOLS = {"golden": "nodes.recorder.golden", "evaluate": "sim.evaluate"}  # subcommands whose module has main(argv)
 TRAINERS = {"perception": "nodes.perception.train", "planner": "nodes.planning.train"}
 
 
@@ -184,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record", action="store_true", help="record what is played to runs/<stamp>/recording.mcap")
     p.set_defaults(func=replay)
 
+    p = sub.add_parser("evaluate", help="drive seeded episodes with launch files and report closed-loop metrics",
+                       add_help=False)
+    p.set_defaults(func=tool, passthrough=True)
     p = sub.add_parser("golden", help="per-node golden replays: check, or --refresh the reference recording",
                        add_help=False)
     p.set_defaults(func=tool, passthrough=True)
