@@ -36,10 +36,11 @@ def _sender(endpoint: str, variant: str, payload: str, n: int, ready: mp.Event) 
         pub = Publisher(ctx, endpoint, topic, kind, lockstep=True)
         pub.wait_for_subscribers(1, 10)
         ready.set()
+        data = pixels.tobytes()  # both paths send the same prepared bytes; the stamp is taken just before sending
         for i in range(n):
             header = Header(tick=i, stamp_ns=time.monotonic_ns())
             if payload == "frame":
-                pub.publish(Image(header=header, width=600, height=150, data=pixels.tobytes()))
+                pub.publish(Image(header=header, width=600, height=150, data=data))
             else:
                 pub.publish(ControlCommand(header=header, acceleration=0.1, steering=-0.05))
             time.sleep(GAP_S)
