@@ -36,10 +36,11 @@ def _sender(endpoint: str, variant: str, payload: str, n: int, ready: mp.Event) 
         pub = Publisher(ctx, endpoint, topic, kind, lockstep=True)
         pub.wait_for_subscribers(1, 10)
         ready.set()
+        data = pixels.tobytes()  # both paths send the same prepared bytes; the stamp is taken just before sending
         for i in range(n):
             header = Header(tick=i, stamp_ns=time.monotonic_ns())
             if payload == "frame":
-                pub.publish(Image(header=header, width=600, height=150, data=pixels.tobytes()))
+                pub.publish(Image(header=header, width=600, height=150, data=data))
             else:
                 pub.publish(ControlCommand(header=header, acceleration=0.1, steering=-0.05))
             time.sleep(GAP_S)
@@ -102,6 +103,24 @@ def measure(variant: str, payload: str, n: int) -> np.ndarray:
     return np.asarray(lat[n // 10:])  # drop the warm-up tenth
 
 
+def codec_cost_us(payload: str, n: int) -> dict[str, float]:
+    """CPU cost of our layer alone, per message: encode + decode with all checks (no sockets)."""
+    from msgs import decode, encode
+
+    pixels = np.zeros(FRAME_SHAPE, np.uint8).tobytes()
+    msg = (Image(header=Header(tick=1), width=600, height=150, data=pixels) if payload == "frame"
+           else ControlCommand(header=Header(tick=1), acceleration=0.1, steering=-0.05))
+    topic = "/sim/camera" if payload == "frame" else "/control/cmd"
+    t0 = time.perf_counter()
+    for _ in range(n):
+        frames = encode(topic, msg)
+    t1 = time.perf_counter()
+    for _ in range(n):
+        decode(frames)
+    t2 = time.perf_counter()
+    return {"encode_us": (t1 - t0) / n * 1e6, "decode_us": (t2 - t1) / n * 1e6}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer messages (still every row)")
@@ -119,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
             results[f"{payload}_{variant}"] = {"p50_us": float(np.percentile(lat, 50)),
                                                "p99_us": float(np.percentile(lat, 99)), "n": int(lat.size)}
         results[f"{payload}_overhead"] = {
-            "p50_ratio": results[f"{payload}_ours"]["p50_us"] / results[f"{payload}_raw"]["p50_us"]}
+            "p50_ratio": results[f"{payload}_ours"]["p50_us"] / results[f"{payload}_raw"]["p50_us"],
+            **codec_cost_us(payload, 2000 if args.quick else 20000)}
     print(f"transport one-way latency, ipc://, {os.cpu_count()} CPUs")
     print(f"{'payload':<22} {'path':<14} {'p50_us':>9} {'p99_us':>9} {'n':>6}")
     names = {"small": "ControlCommand (~80 B)", "frame": "Image 600x150x3"}
@@ -129,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{names[payload]:<22} {label:<14} {r['p50_us']:>9.1f} {r['p99_us']:>9.1f} {r['n']:>6}")
         ratio = results[f"{payload}_overhead"]["p50_ratio"]
         print(f"{'':<22} {'ours/raw p50':<14} {ratio:>9.2f}   target <= 1.30: {'met' if ratio <= 1.3 else 'NOT met'}")
+        cost = results[f"{payload}_overhead"]
+        print(f"{'':<22} {'codec CPU':<14} encode {cost['encode_us']:.1f} us, decode+checks {cost['decode_us']:.1f} us")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

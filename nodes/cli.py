@@ -18,6 +18,7 @@ import zmq
 from msgs import DecodeError, Image, decode
 from nodes.runtime.bus import ipc_root
 
+TOOLS = {"golden": "nodes.recorder.golden", "evaluate": "sim.evaluate"}  # subcommands whose module has main(argv)
 TRAINERS = {"perception": "nodes.perception.train", "planner": "nodes.planning.train"}
 
 
@@ -126,6 +127,10 @@ def replay(args: argparse.Namespace) -> int:
     return Supervisor(plan).run()
 
 
+def tool(args: argparse.Namespace, rest: list[str]) -> int:
+    return int(importlib.import_module(TOOLS[args.command]).main(rest) or 0)
+
+
 def train(args: argparse.Namespace, rest: list[str]) -> int:
     module = importlib.import_module(TRAINERS[args.what])
     return int(module.main(rest) or 0)
@@ -178,6 +183,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--loop", action="store_true", help="play forever")
     p.add_argument("--record", action="store_true", help="record what is played to runs/<stamp>/recording.mcap")
     p.set_defaults(func=replay)
+
+    p = sub.add_parser("evaluate", help="drive seeded episodes with launch files and report closed-loop metrics",
+                       add_help=False)
+    p.set_defaults(func=tool, passthrough=True)
+    p = sub.add_parser("golden", help="per-node golden replays: check, or --refresh the reference recording",
+                       add_help=False)
+    p.set_defaults(func=tool, passthrough=True)
 
     p = sub.add_parser("train", help="train a model (arguments after the name go to its trainer; try --help)")
     p.add_argument("what", choices=sorted(TRAINERS))

@@ -11,6 +11,8 @@ objects are offsets from the ego with the road's axes (what highway-env's Kinema
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 from typing import Any
 
 import gymnasium as gym
@@ -20,6 +22,11 @@ import numpy as np
 
 from msgs import ControlCommand, EgoState, Header, Image, Object, ObjectArray
 from sim.view import DEFAULT_VIEW, CameraView
+
+# SDL (highway-env's renderer) complains on every start when this is unset; any private directory will do
+if "XDG_RUNTIME_DIR" not in os.environ:
+    os.environ["XDG_RUNTIME_DIR"] = os.path.join(tempfile.gettempdir(), f"drivestack-xdg-{os.getuid()}")
+    os.makedirs(os.environ["XDG_RUNTIME_DIR"], mode=0o700, exist_ok=True)
 
 SIM_RATE_HZ = 15  # [Hz] policy_frequency = simulation_frequency: one physics step per control tick
 NS_PER_S = 1_000_000_000

@@ -113,21 +113,27 @@ class Subscriber:
 
     def recv(self, timeout_ms: int) -> tuple[str, Message] | None:
         """The next valid message, or None on timeout or on a rejected message (logged and counted)."""
-        if not self.sock.poll(timeout_ms):
-            return None
-        frames = self.sock.recv_multipart(copy=False)
+        try:
+            first = self.sock.recv(zmq.NOBLOCK)
+        except zmq.Again:
+            if not self.sock.poll(timeout_ms):
+                return None
+            first = self.sock.recv()
+        frames: list[Any] = [first]
+        while self.sock.getsockopt(zmq.RCVMORE):
+            # topic and body are small: copied; a third frame (pixels) stays in ZeroMQ's buffer, zero-copy
+            frames.append(self.sock.recv(copy=len(frames) < 2))
         return self.check(frames)
 
     def check(self, frames: list[Any]) -> tuple[str, Message] | None:
-        raw_topic = bytes(frames[0].buffer if hasattr(frames[0], "buffer") else frames[0])
-        topic = raw_topic.decode(errors="replace")
+        frames = [f.buffer if isinstance(f, zmq.Frame) else f for f in frames]
+        topic = bytes(frames[0]).decode(errors="replace")
         kind = self.types.get(topic)
         if kind is None:
             self._reject("unexpected_topic", f"message on unsubscribed topic {topic!r}")
             return None
         try:
-            buffers = [f.buffer if hasattr(f, "buffer") else f for f in frames]
-            _, msg = decode(buffers, kind)
+            _, msg = decode(frames, kind)
         except DecodeError as exc:
             self._reject(exc.reason, str(exc))
             return None

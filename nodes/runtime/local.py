@@ -67,6 +67,14 @@ class LocalStack:
         for n in self.nodes:
             n.node.close()
 
+    def feed(self, topic: str, msg: Message) -> list[tuple[str, Message]]:
+        """Deliver one message from outside (a recording) and return what the nodes publish in answer;
+        the answers are not delivered back (each node sees only its recorded inputs)."""
+        out: list[tuple[str, Message]] = []
+        for n, port in self.routes.get(topic, ()):
+            out.extend(self._deliver(n, port, msg))
+        return out
+
     def _deliver(self, n: LocalNode, port: str, msg: Message) -> list[tuple[str, Message]]:
         if n.node.finished:
             return []

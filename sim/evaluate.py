@@ -1,0 +1,217 @@
+"""`drivestack evaluate`: drive seeded episodes with a launch file and score them from ground truth.
+
+Each launch file is run over the same seeds: as real multi-process stacks in lockstep (`--jobs J` stacks
+side by side, each in its own namespace), or composed in one process (`--inprocess`), which must give
+the same per-episode results. Every run is recorded; the metrics are computed from the recordings, so
+`--recordings DIR` scores earlier runs the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from nodes.runtime.launchfile import LaunchError, load_plan, parse_overrides, resolve_path
+
+EPISODE_LINE = re.compile(r"\[launch\] episode (\d+) \(seed (\d+)\) ended")
+
+
+@dataclass(frozen=True)
+class Job:
+    config: str  # launch file as given
+    seed: int  # seed of the job's first episode
+    episodes: int
+    workdir: Path
+    overrides: dict[str, Any]
+
+
+def split_seeds(seed: int, episodes: int, jobs: int) -> list[tuple[int, int]]:
+    """(first seed, episodes) per job: contiguous seed ranges covering seed .. seed + episodes - 1."""
+    jobs = max(1, min(jobs, episodes))
+    base, extra = divmod(episodes, jobs)
+    out, next_seed = [], seed
+    for j in range(jobs):
+        n = base + (j < extra)
+        out.append((next_seed, n))
+        next_seed += n
+    return out
+
+
+def _job_args(job: Job) -> list[str]:
+    args = {**job.overrides, "episodes": job.episodes, "seed": job.seed, "record": True, "gui": False}
+    return [f"{k}:={_format(v)}" for k, v in args.items()]
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ",".join(map(str, value)) + "]"
+    return str(value)
+
+
+def _known_overrides(config: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Drop args a launch file does not take (e.g. gui:= on a baseline without a viewer)."""
+    plan_args = set(load_plan(config, {}).args)
+    return {k: v for k, v in overrides.items() if k in plan_args}
+
+
+def run_multiprocess(jobs: list[Job], progress: tqdm) -> list[Path]:
+    """Start every job's `launch` at once; return their recordings."""
+    procs = []
+    for job in jobs:
+        job.workdir.mkdir(parents=True, exist_ok=True)
+        overrides = _known_overrides(job.config, dict(_parse(_job_args(job))))
+        cmd = [sys.executable, "-m", "nodes.launch", str(resolve_path(job.config)),
+               *[f"{k}:={_format(v)}" for k, v in overrides.items()]]
+        log = open(job.workdir / "launch.log", "w")  # noqa: SIM115 - closed below
+        env = dict(os.environ, NO_COLOR="1", PYTHONUNBUFFERED="1")
+        procs.append((job, subprocess.Popen(cmd, cwd=job.workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                            text=True, env=env), log))
+    import selectors
+
+    sel = selectors.DefaultSelector()
+    for job, proc, log in procs:
+        sel.register(proc.stdout, selectors.EVENT_READ, (job, proc, log))
+    open_streams = len(procs)
+    while open_streams:
+        for key, _ in sel.select(timeout=1.0):
+            job, proc, log = key.data
+            line = key.fileobj.readline()
+            if not line:
+                sel.unregister(key.fileobj)
+                open_streams -= 1
+                continue
+            log.write(line)
+            if EPISODE_LINE.search(line):
+                progress.update(1)
+    recordings = []
+    for job, proc, log in procs:
+        code = proc.wait()
+        log.close()
+        if code != 0:
+            tail = (job.workdir / "launch.log").read_text().splitlines()[-15:]
+            raise RuntimeError(f"{job.config} (seeds {job.seed}..{job.seed + job.episodes - 1}) failed with exit "
+                               f"{code}; see {job.workdir / 'launch.log'}:\n" + "\n".join(tail))
+        found = sorted(job.workdir.glob("runs/*/recording.mcap"))
+        if not found:
+            raise RuntimeError(f"{job.config}: no recording in {job.workdir} (does it have a recorder node?)")
+        recordings.append(found[-1])
+    return recordings
+
+
+def _parse(items: list[str]) -> dict[str, Any]:
+    return parse_overrides(items)
+
+
+def run_inprocess_job(job: Job) -> Path:
+    """The same launch file's nodes composed in one process, recorded like the recorder node would."""
+    from nodes.recorder.mcap_io import RecordingWriter
+    from nodes.runtime.local import LocalStack
+
+    overrides = _known_overrides(job.config, {**job.overrides, "episodes": job.episodes, "seed": job.seed,
+                                              "record": False, "gui": False})
+    plan = load_plan(job.config, overrides)
+    job.workdir.mkdir(parents=True, exist_ok=True)
+    path = job.workdir / "recording.mcap"
+    writer = RecordingWriter(path)
+    stack = LocalStack.from_plan(plan)
+    stack.observers.append(lambda topic, msg: writer.write(topic, msg, time.time_ns()))
+    stack.run()
+    writer.finish()
+    return path
+
+
+def run_inprocess(jobs: list[Job], progress: tqdm) -> list[Path]:
+    if len(jobs) == 1:
+        path = run_inprocess_job(jobs[0])
+        progress.update(jobs[0].episodes)
+        return [path]
+    with ProcessPoolExecutor(max_workers=len(jobs)) as pool:
+        futures = [pool.submit(run_inprocess_job, job) for job in jobs]
+        paths = []
+        for job, fut in zip(jobs, futures, strict=True):
+            paths.append(fut.result())
+            progress.update(job.episodes)
+        return paths
+
+
+def episode_rows(recordings: list[Path]) -> list[dict[str, Any]]:
+    """Per-episode metrics of every episode in the recordings, ordered by seed."""
+    from sim.metrics import episode_metrics
+    from sim.trace import traces_from_recording
+
+    rows = []
+    for path in recordings:
+        for trace in traces_from_recording(path):
+            rows.append(episode_metrics(trace))
+    return sorted(rows, key=lambda r: r["seed"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="drivestack evaluate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("launch_file", nargs="?", default="full_stack.yaml", help="launch file to evaluate")
+    parser.add_argument("overrides", nargs="*", metavar="name:=value", help="launch args for every run")
+    parser.add_argument("--episodes", type=int, default=10, help="episodes per launch file")
+    parser.add_argument("--seed", type=int, default=10_000_000,
+                        help="seed of the first episode (the default range is never used in training)")
+    parser.add_argument("--jobs", type=int, default=1, help="stacks run side by side")
+    parser.add_argument("--inprocess", action="store_true", help="compose the nodes in one process per job")
+    parser.add_argument("--compare", nargs="+", metavar="FILE.yaml", help="evaluate several launch files")
+    parser.add_argument("--recordings", type=Path, help="score the recordings under DIR instead of driving")
+    parser.add_argument("--out", type=Path, help="report directory (default: runs/eval-<stamp>)")
+    args = parser.parse_args(argv)
+    from sim.report import format_table, write_report
+
+    out = args.out or Path("runs") / f"eval-{datetime.now():%Y%m%d-%H%M%S}"
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, list[dict[str, Any]]] = {}
+    meta: dict[str, Any] = {"episodes": args.episodes, "seed": args.seed, "jobs": args.jobs,
+                            "inprocess": args.inprocess, "started": datetime.now().isoformat(timespec="seconds")}
+    if args.recordings:
+        recordings = sorted(args.recordings.rglob("*.mcap"))
+        if not recordings:
+            print(f"drivestack evaluate: no .mcap under {args.recordings}", file=sys.stderr)
+            return 2
+        results[str(args.recordings)] = episode_rows(recordings)
+    else:
+        configs = args.compare or [args.launch_file]
+        try:
+            overrides = parse_overrides(args.overrides)
+            for config in configs:
+                load_plan(config, _known_overrides(config, overrides))  # every file valid before any runs
+        except (LaunchError, ValueError) as exc:
+            print(f"drivestack evaluate: error: {exc}", file=sys.stderr)
+            return 2
+        wall: dict[str, float] = {}
+        with tqdm(total=args.episodes * len(configs), unit="episode", desc="evaluate") as progress:
+            for config in configs:
+                name = Path(config).name
+                jobs = [Job(config, s, n, out / Path(name).stem / f"job{j}", overrides)
+                        for j, (s, n) in enumerate(split_seeds(args.seed, args.episodes, args.jobs))]
+                t0 = time.perf_counter()
+                runner = run_inprocess if args.inprocess else run_multiprocess
+                recordings = runner(jobs, progress)
+                wall[name] = time.perf_counter() - t0
+                results[name] = episode_rows(recordings)
+        meta["wall_s"] = wall
+    paths = write_report(out, results, meta)
+    print(format_table(results))
+    print(f"report: {out} ({', '.join(sorted(p.name for p in paths))})" if paths else f"report: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

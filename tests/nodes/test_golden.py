@@ -1,0 +1,27 @@
+"""Golden per-node replays: every node reproduces its recorded outputs from its recorded inputs.
+
+When a node's behaviour changes on purpose: `drivestack golden --refresh`, then commit the new recording.
+"""
+
+import json
+
+import pytest
+
+from nodes.recorder.golden import GOLDEN_FILE, GOLDEN_LAUNCH, replay_node
+from nodes.recorder.mcap_io import read_metadata
+
+META = read_metadata(GOLDEN_FILE)
+NODES = {name: e for name, e in json.loads(META["launch"]["resolved"])["nodes"].items() if e["outputs"]}
+TOLERANCE = {"perception": 1e-4}  # [m, m/s] CNN arithmetic may differ in the last bits across CPUs
+
+
+def test_golden_recording_matches_its_launch_file():
+    assert META["launch"]["text"] == GOLDEN_LAUNCH.read_text(), (
+        "tests/golden/golden_stack.yaml changed: run `drivestack golden --refresh`")
+
+
+@pytest.mark.parametrize("node", sorted(NODES))
+def test_node_reproduces_its_recorded_outputs(node):
+    replay = replay_node(GOLDEN_FILE, node)
+    assert sum(len(v) for v in replay.recorded.values()) > 40  # a real stretch of driving to compare
+    assert replay.mismatches(TOLERANCE.get(node, 0.0)) == []
