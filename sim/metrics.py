@@ -69,9 +69,9 @@ DEFAULT_PARAMS = MetricParams()
 
 
 def episode_metrics(trace: EpisodeTrace, params: MetricParams = DEFAULT_PARAMS,
-                    series: bool = False) -> dict[str, Any]:
-    """One row of metrics for `trace`. With `series`, row["series"] holds per-tick lists for plots
-    (t_s, speed_mps, lateral_error_m, ttc_s); report writers drop it from tables."""
+                    series: bool = True) -> dict[str, Any]:
+    """One row of metrics for `trace`. With `series`, row["series"] holds per-tick lists for the report's
+    over-time plots (t_s, speed_mps, lateral_error_m, ttc_s); tables and aggregates leave it out."""
     if not trace.ego:
         raise ValueError(f"episode {trace.episode}: no /sim/ego ticks, nothing to measure")
     row: dict[str, Any] = {"episode": trace.episode, "seed": trace.seed, "end_reason": trace.end_reason}

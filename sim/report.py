@@ -96,11 +96,9 @@ def format_table(results: Results) -> str:
 
 # --- files -----------------------------------------------------------------------------------------------
 
-def write_report(out_dir: str | Path, results: Results,
-                 meta: Mapping[str, Any] | None = None) -> dict[str, Path]:
+def write_report(out_dir: str | Path, results: Results, meta: Mapping[str, Any] | None = None) -> list[Path]:
     """Write the report files for `results` ({config: episode rows}, at least one config) into `out_dir`;
-    returns {"metrics", "episodes", "summary", "speed", "lateral", "distributions", "comparison": path} for
-    the files written (the over-time plots only when some row carries a "series")."""
+    returns the paths written (the over-time plots only when some row carries a "series")."""
     if not results:
         raise ValueError("write_report: no results (expected {config name: [episode rows]})")
     empty = [name for name, rows in results.items() if not rows]
@@ -119,7 +117,7 @@ def write_report(out_dir: str | Path, results: Results,
 
     paths |= write_plots(out, results, aggregates, PLOT_FILES, DISTRIBUTIONS, COMPARISON)
     paths["summary"].write_text(_summary_md(aggregates, meta, paths))
-    return paths
+    return list(paths.values())
 
 
 def write_episodes_csv(path: Path, results: Results) -> None:
