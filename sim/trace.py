@@ -151,7 +151,9 @@ class TraceBuilder:
 
     def pop_finished(self) -> list[EpisodeTrace]:
         """Traces of the episodes that have ended, removed from the builder (bounded memory when streaming).
-        A message of a popped episode that arrives later starts a new, partial entry for it."""
+        A message of a popped episode that arrives later starts a new, partial entry for it: over sockets
+        the end event can overtake the terminal tick's last messages, so pop in-process (where the order
+        is the publication order) or once the run is over."""
         out = [t for i in self.episodes_ended() if (t := _build(i, self._episodes.pop(i))) is not None]
         return out
 
