@@ -13,6 +13,7 @@ import numpy as np
 
 from msgs import Action, DrivingTarget, EgoState, Header, Image, Mode, ObjectArray, Plan
 from nodes.viewer.scene import Scene
+from nodes.viewer.status import enum_name
 from sim.view import DEFAULT_VIEW, CameraView
 
 # Colours are BGR. None of them occurs in highway-env's rendering, so a test can find them by value.
@@ -110,13 +111,6 @@ def _target_marker(img: np.ndarray, view: CameraView, s: int, ego: EgoState, tar
         cv2.fillConvexPoly(img, pts, TARGET_COLOUR, cv2.LINE_AA)
 
 
-def _name(enum: type[Action] | type[Mode], value: int) -> str:
-    try:
-        return enum(value).name
-    except ValueError:
-        return f"?{value}"
-
-
 def band_text(header: Header | None, ego: EgoState | None, plan: Plan | None,
               target: DrivingTarget | None) -> list[tuple[str, str]]:
     """The band's first two rows as (left column, right column) text."""
@@ -129,11 +123,11 @@ def band_text(header: Header | None, ego: EgoState | None, plan: Plan | None,
     if plan is None:
         planned = "plan -"
     else:
-        planned = f"plan {_name(Action, plan.action)}" + (
+        planned = f"plan {enum_name(Action, plan.action)}" + (
             " (new)" if plan.replanned else f" (since tick {plan.plan_tick})")
     mode = "mode -"
     if target is not None:
-        mode = f"mode {_name(Mode, target.mode)}" + (f": {target.reason}" if target.reason else "")
+        mode = f"mode {enum_name(Mode, target.mode)}" + (f": {target.reason}" if target.reason else "")
     return [(when, f"{speed}   {target_speed}   {lanes}{crashed}"), (planned, mode)]
 
 
