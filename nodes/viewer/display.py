@@ -137,8 +137,8 @@ class PygameDisplay:
         if self.screen is None or self.screen.get_size() != (w, h):
             self.screen = self.pg.display.set_mode((w, h))
             self.pg.display.set_caption(self.title)
-        rgb = np.ascontiguousarray(image[..., ::-1])
-        self.screen.blit(self.pg.image.frombuffer(rgb.tobytes(), (w, h), "RGB"), (0, 0))
+        pixels = np.ascontiguousarray(image)
+        self.screen.blit(self.pg.image.frombuffer(pixels.data, (w, h), "BGR"), (0, 0))
         self.pg.display.flip()
         self.pump()
         return not self.closed

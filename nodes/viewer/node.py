@@ -35,6 +35,7 @@ class ViewerNode(Node):
     Params: ClassVar[type[Params]] = ViewerParams
     inputs: ClassVar[dict[str, str]] = {**TOPICS, "episode": "/sim/episode"}
     lockstep_inputs: ClassVar[bool] = False  # an observer: every message is an event, nothing waits for it
+    drain_on_stop: ClassVar[bool] = True  # show the frames still queued when the run ends
 
     def __init__(self, params: ViewerParams, display: Display | None = None) -> None:
         super().__init__(params)
