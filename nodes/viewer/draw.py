@@ -31,7 +31,7 @@ MODE_COLOURS = {  # how alarming each decision mode looks
 CRASH_COLOUR = (60, 60, 255)
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 LINE_PX = 10  # [px] pitch of the text lines in the band, at scale 1
-BAND_LINES = 3
+BAND_LINES = 4
 
 
 @dataclass(frozen=True)
@@ -71,20 +71,21 @@ def draw(frame: np.ndarray, ego: EgoState | None, gt: ObjectArray | None, detect
     if s != 1:
         road = cv2.resize(road, (w * s, h * s), interpolation=cv2.INTER_NEAREST)
     shown = {"gt": 0, "det": 0}  # boxes at least partly in the frame
-    if style.show_gt and gt is not None:
-        for obj in gt.objects:
-            shown["gt"] += _box(road, view, s, obj.x, obj.y, obj.length, obj.width, GT_COLOUR, 1) is not None
+    labels: list[tuple[str, tuple[int, int]]] = []
     if style.show_detections and detections is not None:
         for obj in detections.objects:
             corner = _box(road, view, s, obj.x, obj.y, obj.length, obj.width, DET_COLOUR, 2)
             if corner is not None:
                 shown["det"] += 1
-                label = f"#{obj.id}" if obj.score >= 1.0 else f"#{obj.id} {obj.score:.2f}"
-                at = (corner[0], max(corner[1] - 3 * s, 9 * s))
-                cv2.putText(road, label, at, FONT, 0.25 * s, DET_COLOUR, 1, cv2.LINE_AA)
+                labels.append((f"#{obj.id}" if obj.score >= 1.0 else f"#{obj.id} {obj.score:.2f}", corner))
+    if style.show_gt and gt is not None:  # thin, over the detections, so both show where they agree
+        for obj in gt.objects:
+            shown["gt"] += _box(road, view, s, obj.x, obj.y, obj.length, obj.width, GT_COLOUR, 1) is not None
+    for text, (col, row) in labels:
+        _label(road, text, col, row, s)
     if ego is not None and target is not None:
         _target_marker(road, view, s, ego, target)
-    band = np.full(((BAND_LINES * LINE_PX + 4) * s, w * s, 3), BAND_COLOUR, np.uint8)
+    band = np.full(((BAND_LINES * LINE_PX + 3) * s, w * s, 3), BAND_COLOUR, np.uint8)
     _text_band(band, s, header or (ego.header if ego is not None else None), ego, shown, plan, target, style)
     return np.vstack([road, band])
 
@@ -101,6 +102,16 @@ def _box(img: np.ndarray, view: CameraView, s: int, dx: float, dy: float, length
     return p0
 
 
+def _label(img: np.ndarray, text: str, col: int, row: int, s: int) -> None:
+    """A track id above a box's top-left corner, on a dark patch so it reads on the road."""
+    size = 0.3 * s
+    (tw, th), base = cv2.getTextSize(text, FONT, size, 1)
+    x = min(max(col, 0), img.shape[1] - tw - 2)
+    y = max(row - 2 * s, th + 2)
+    cv2.rectangle(img, (x - 1, y - th - 2), (x + tw + 1, y + base - 1), BAND_COLOUR, -1)
+    cv2.putText(img, text, (x, y), FONT, size, DET_COLOUR, 1, cv2.LINE_AA)
+
+
 def _target_marker(img: np.ndarray, view: CameraView, s: int, ego: EgoState, target: DrivingTarget) -> None:
     """A small triangle on the left edge at the target lane's centre."""
     _, row = view.to_pixels(0.0, target.target_lane * ego.lane_width - ego.y)
@@ -113,7 +124,7 @@ def _target_marker(img: np.ndarray, view: CameraView, s: int, ego: EgoState, tar
 
 def band_text(header: Header | None, ego: EgoState | None, plan: Plan | None,
               target: DrivingTarget | None) -> list[tuple[str, str]]:
-    """The band's first two rows as (left column, right column) text."""
+    """The band's text rows as (left column, right column); the third row (the reason) spans both."""
     when = (f"episode {header.episode}  tick {header.tick}  t {header.stamp_ns / 1e9:6.2f} s"
             if header is not None else "episode -")
     speed = f"speed {ego.speed:5.1f} m/s" if ego is not None else "speed -"
@@ -125,16 +136,29 @@ def band_text(header: Header | None, ego: EgoState | None, plan: Plan | None,
     else:
         planned = f"plan {enum_name(Action, plan.action)}" + (
             " (new)" if plan.replanned else f" (since tick {plan.plan_tick})")
-    mode = "mode -"
-    if target is not None:
-        mode = f"mode {enum_name(Mode, target.mode)}" + (f": {target.reason}" if target.reason else "")
-    return [(when, f"{speed}   {target_speed}   {lanes}{crashed}"), (planned, mode)]
+    mode = f"mode {enum_name(Mode, target.mode)}" if target is not None else "mode -"
+    reason = f"why: {target.reason}" if target is not None and target.reason else ""
+    return [(when, f"{speed}   {target_speed}   {lanes}{crashed}"), (planned, mode), (reason, "")]
 
 
 def _mode_colour(target: DrivingTarget | None) -> tuple[int, int, int]:
     if target is None or target.mode not in Mode._value2member_map_:
         return TEXT_COLOUR
     return MODE_COLOURS[Mode(target.mode)]
+
+
+def _fit(text: str, width: int, size: float) -> str:
+    """`text`, cut with an ellipsis to at most `width` pixels."""
+    if cv2.getTextSize(text, FONT, size, 1)[0][0] <= width:
+        return text
+    lo, hi = 0, len(text)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if cv2.getTextSize(text[:mid] + "...", FONT, size, 1)[0][0] <= width:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo] + "..."
 
 
 def _text_band(band: np.ndarray, s: int, header: Header | None, ego: EgoState | None, shown: dict[str, int],
@@ -144,7 +168,8 @@ def _text_band(band: np.ndarray, s: int, header: Header | None, ego: EgoState | 
     left, right = 4 * s, band.shape[1] // 2
 
     def put(text: str, x: int, y: int, colour: tuple[int, int, int] = TEXT_COLOUR) -> int:
-        cv2.putText(band, text, (x, y), FONT, size, colour, 1, cv2.LINE_AA)
+        fitted = _fit(text, band.shape[1] - x - 2 * s, size)
+        cv2.putText(band, fitted, (x, y), FONT, size, colour, 1, cv2.LINE_AA)
         return x + cv2.getTextSize(text, FONT, size, 1)[0][0]
 
     rows = band_text(header, ego, plan, target)
@@ -153,7 +178,8 @@ def _text_band(band: np.ndarray, s: int, header: Header | None, ego: EgoState | 
     put(rows[0][1], right, pitch, CRASH_COLOUR if crashed else TEXT_COLOUR)
     put(rows[1][0], left, 2 * pitch)
     put(rows[1][1], right, 2 * pitch, _mode_colour(target))
-    y, x = 3 * pitch, left
+    put(rows[2][0], left, 3 * pitch, _mode_colour(target))
+    y, x = 4 * pitch, left
     if style.show_gt:
         x = _legend(band, x, y, s, GT_COLOUR) + 3 * s
         x = put(f"ground truth ({shown['gt']} in view)", x, y) + 8 * s
