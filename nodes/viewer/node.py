@@ -11,14 +11,12 @@ from typing import ClassVar
 
 import numpy as np
 
-from msgs import EpisodeEvent, Image, Message
+from msgs import Message
 from nodes.runtime.node import Node, Outputs, Params
 from nodes.viewer.display import BACKENDS, Display, choose_backend, display_problem, open_display
 from nodes.viewer.draw import Style, draw_scene
-from nodes.viewer.scene import TOPICS, Key, SceneBook
+from nodes.viewer.scene import TOPICS, Key, LiveScenes, Scene
 from sim.view import DEFAULT_VIEW
-
-HISTORY_TICKS = 16  # [ticks] per-topic history kept to match late or early messages to a frame
 
 
 class ViewerParams(Params, kw_only=True, forbid_unknown_fields=True):
@@ -42,8 +40,7 @@ class ViewerNode(Node):
         self.check(params)
         self.params: ViewerParams = params
         self.style = Style(scale=params.scale, show_gt=params.show_gt, show_detections=params.show_detections)
-        self.book = SceneBook(limit=HISTORY_TICKS)
-        self.pending: Image | None = None  # the camera frame waiting for its tick's other messages
+        self.scenes = LiveScenes()
         self.display = display or open_display(params.backend, params.title)
         self.last_image: np.ndarray | None = None  # the last image shown (BGR)
         self.last_key: Key | None = None  # (episode, tick) of the last image shown
@@ -65,24 +62,14 @@ class ViewerNode(Node):
         choose_backend(params.backend)
 
     def on_message(self, port: str, msg: Message) -> None:
-        if port == "camera":
-            assert isinstance(msg, Image)
-            if self.pending is not None and _key(self.pending) != _key(msg):
-                self._show(self.pending)
-            self.pending = msg
-        elif port == "episode":
-            assert isinstance(msg, EpisodeEvent)
-            if msg.kind == "end" and self.pending is not None:
-                self._show(self.pending)
-                self.pending = None
-        else:
-            self.book.add(port, msg)
+        for scene in self.scenes.add(port, msg):
+            self._show(scene)
 
-    def _show(self, camera: Image) -> None:
+    def _show(self, scene: Scene) -> None:
         if self.window_closed:
             return
-        image = draw_scene(self.book.scene(camera), self.params.scaling, self.style)
-        self.last_image, self.last_key = image, _key(camera)
+        image = draw_scene(scene, self.params.scaling, self.style)
+        self.last_image, self.last_key = image, scene.key
         self.shown += 1
         if not self.display.show(image):
             self.window_closed = True
@@ -95,15 +82,10 @@ class ViewerNode(Node):
         return {"frames_shown": self.shown}
 
     def close(self) -> None:
-        if self.pending is not None:
-            self._show(self.pending)
-            self.pending = None
+        for scene in self.scenes.flush():
+            self._show(scene)
         self.display.close()
         print(f"viewer: showed {self.shown} frames", flush=True)
-
-
-def _key(msg: Message) -> Key:
-    return msg.header.episode, msg.header.tick
 
 
 NODE = ViewerNode

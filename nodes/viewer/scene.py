@@ -11,7 +11,7 @@ import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from msgs import DrivingTarget, EgoState, Image, Message, ObjectArray, Plan
+from msgs import DrivingTarget, EgoState, EpisodeEvent, Image, Message, ObjectArray, Plan
 
 # Port names shared by the viewer node, the video and the Foxglove bridge, with their default topics.
 TOPICS: dict[str, str] = {
@@ -93,3 +93,40 @@ class SceneBook:
         key = (camera.header.episode, camera.header.tick)
         found = {port: h.at(key) for port, h in self.histories.items()}
         return Scene(camera=camera, **found)  # type: ignore[arg-type]
+
+
+class LiveScenes:
+    """Turns a live message stream into scenes to draw, one per camera frame, in order.
+
+    A frame is released when the next frame (or its episode's end) arrives: by then, in lockstep mode,
+    every message that answers its tick (perception, plan, target) is in. One tick of delay.
+    """
+
+    def __init__(self, history_ticks: int = 16) -> None:
+        self.book = SceneBook(limit=history_ticks)
+        self.pending: Image | None = None
+
+    def add(self, port: str, msg: Message) -> list[Scene]:
+        """Takes a message (ports as in TOPICS, and "episode": /sim/episode); returns the scenes now ready."""
+        if port == "camera":
+            assert isinstance(msg, Image)
+            ready = self.flush() if self.pending is not None and _key(self.pending) != _key(msg) else []
+            self.pending = msg
+            return ready
+        if port == "episode":
+            assert isinstance(msg, EpisodeEvent)
+            return self.flush() if msg.kind == "end" else []
+        if port in self.book.histories:
+            self.book.add(port, msg)
+        return []
+
+    def flush(self) -> list[Scene]:
+        """The pending frame's scene, if any (at the end of a run)."""
+        if self.pending is None:
+            return []
+        scene, self.pending = self.book.scene(self.pending), None
+        return [scene]
+
+
+def _key(msg: Message) -> Key:
+    return msg.header.episode, msg.header.tick
