@@ -22,6 +22,9 @@ from nodes.viewer.draw import DEFAULT_STYLE, Style, draw_scene
 from nodes.viewer.scene import TOPICS, Key, SceneBook
 from sim.view import DEFAULT_VIEW
 
+MP4_FOURCC = "mp4v"  # MPEG-4 Part 2, which every FFMPEG-enabled OpenCV wheel writes
+FALLBACK_FOURCC = "MJPG"  # Motion JPEG in an .avi, written by OpenCV's own encoder
+
 
 class _HeaderOnly(msgspec.Struct):
     """Decodes just the header of a message (the pixels are skipped)."""
@@ -44,15 +47,15 @@ def frame_keys(path: str | Path, camera_topic: str = TOPICS["camera"]) -> list[K
 
 def open_writer(path: Path, fps: float, size: tuple[int, int]) -> tuple[cv2.VideoWriter, Path]:
     """An mp4v writer at `path`; where this OpenCV cannot write one, MJPG to `path` with .avi (says so)."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*MP4_FOURCC), fps, size)
     if writer.isOpened():
         return writer, path
     fallback = path.with_suffix(".avi")
-    writer = cv2.VideoWriter(str(fallback), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    writer = cv2.VideoWriter(str(fallback), cv2.VideoWriter_fourcc(*FALLBACK_FOURCC), fps, size)
     if not writer.isOpened():
-        raise SystemExit(f"drivestack video: this OpenCV build can write neither mp4v ({path}) nor MJPG "
-                         f"({fallback}); see cv2.getBuildInformation(), section 'Video I/O'")
-    print(f"drivestack video: mp4v is not available in this OpenCV build: writing MJPG to {fallback}",
+        raise SystemExit(f"drivestack video: this OpenCV build can write neither {MP4_FOURCC} ({path}) nor "
+                         f"MJPG ({fallback}); see cv2.getBuildInformation(), section 'Video I/O'")
+    print(f"drivestack video: {MP4_FOURCC} is not available in this OpenCV build: writing MJPG to {fallback}",
           file=sys.stderr)
     return writer, fallback
 

@@ -15,6 +15,7 @@ from nodes.recorder.node import RecorderNode
 from nodes.runtime.local import LocalNode, LocalStack
 from nodes.runtime.node import Node, make_params
 from nodes.scripted.node import ScriptedTargetNode
+from nodes.viewer import video
 from nodes.viewer.draw import draw_scene
 from nodes.viewer.scene import SceneBook
 from nodes.viewer.video import main
@@ -81,6 +82,16 @@ def test_one_episode_and_the_default_name(recording: Path, capsys):
     out = recording.with_name("recording_ep1.mp4")
     assert f"wrote 16 frames to {out}" in capsys.readouterr().out
     assert len(frames_in(out)) == 16
+
+
+def test_falls_back_to_mjpg_avi_when_mp4_cannot_be_written(recording: Path, tmp_path: Path, capsys,
+                                                           monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(video, "MP4_FOURCC", "zzzz")  # as on an OpenCV build without that encoder
+    assert main([str(recording), "--episode", "0", "-o", str(tmp_path / "ep.mp4"), "-q"]) == 0
+    out = capsys.readouterr()
+    assert "zzzz is not available in this OpenCV build: writing MJPG to" in out.err
+    assert f"wrote 16 frames to {tmp_path / 'ep.avi'}" in out.out
+    assert len(frames_in(tmp_path / "ep.avi")) == 16 and not (tmp_path / "ep.mp4").exists()
 
 
 def test_an_episode_that_is_not_there_is_named(recording: Path, tmp_path: Path):
