@@ -17,17 +17,17 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "viewer")]
+sys.path.insert(0, str(ROOT))
 
 import cv2  # noqa: E402
 import yaml  # noqa: E402
-from viewer_xvfb import find_on_screen, xvfb  # noqa: E402
 
 from msgs import Message  # noqa: E402
 from nodes.runtime.launchfile import load_plan, parse_overrides, resolve_path  # noqa: E402
 from nodes.runtime.local import LocalNode, LocalStack  # noqa: E402
 from nodes.runtime.node import make_params  # noqa: E402
 from nodes.viewer.node import ViewerNode  # noqa: E402
+from tests.viewer.viewer_xvfb import find_on_screen, xvfb  # noqa: E402
 
 RATE_HZ = 15.0
 

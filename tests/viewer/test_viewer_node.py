@@ -11,8 +11,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import ROOT, run_launch
-from viewer_xvfb import VirtualDisplay, find_on_screen, xvfb
 
 from msgs import ObjectArray
 from nodes.control.node import ControlNode
@@ -24,6 +22,8 @@ from nodes.viewer.draw import GT_COLOUR, Style
 from nodes.viewer.node import ViewerNode, ViewerParams
 from sim.node import SimNode
 from sim.view import DEFAULT_VIEW
+from tests.conftest import ROOT, run_launch
+from tests.viewer.viewer_xvfb import VirtualDisplay, find_on_screen, xvfb
 
 LAUNCH = ROOT / "tests" / "data" / "viewer.yaml"
 ROAD_GREY = (100, 100, 100)
