@@ -18,7 +18,8 @@ import zmq
 from msgs import DecodeError, Image, decode
 from nodes.runtime.bus import ipc_root
 
-TOOLS = {"golden": "nodes.recorder.golden", "evaluate": "sim.evaluate"}  # subcommands whose module has main(argv)
+# subcommands whose module has main(argv)
+TOOLS = {"golden": "nodes.recorder.golden", "evaluate": "sim.evaluate", "video": "nodes.viewer.video"}
 TRAINERS = {"perception": "nodes.perception.train", "planner": "nodes.planning.train"}
 
 
@@ -185,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=replay)
 
     p = sub.add_parser("evaluate", help="drive seeded episodes with launch files and report closed-loop metrics",
+                       add_help=False)
+    p.set_defaults(func=tool, passthrough=True)
+    p = sub.add_parser("video", help="draw a recording's episodes (boxes, plan, mode, speed) into an mp4",
                        add_help=False)
     p.set_defaults(func=tool, passthrough=True)
     p = sub.add_parser("golden", help="per-node golden replays: check, or --refresh the reference recording",

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="validate the file and exit without starting")
     parser.add_argument("--only", help="start just these nodes (comma-separated); the others run in another "
                         "launch of the same file, e.g. on another host (needs base_port, i.e. tcp endpoints)")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # options may come after name:=value pairs
     try:
         if args.show_args:
             print(describe(args.file))

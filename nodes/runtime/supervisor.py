@@ -14,17 +14,18 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import msgspec
 import zmq
 
-from msgs import EgoState, EpisodeEvent
+from msgs import DrivingTarget, EgoState, EpisodeEvent, Plan
 from msgs.codec import DecodeError, decode
 from nodes.runtime.bus import ipc_endpoint, ipc_root
 from nodes.runtime.launchfile import LaunchError, LaunchPlan, PlannedNode, namespace_id
 from nodes.runtime.node import is_per_tick
 from nodes.runtime.spec import InputSpec, NodeSpec, OutputSpec
+from nodes.viewer.status import status_line
 from sim.summary import HEADER, SummaryBook
 
 GRACE_S = 3.0  # [s] between SIGINT and SIGKILL at shutdown
@@ -117,11 +118,46 @@ def build_specs(plan: LaunchPlan, namespace_dir: str, run_dir: Path,
     return specs, graph
 
 
+class Console:
+    """Prefixed node logs, with one live status line kept at the bottom when writing to a terminal."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.lock = threading.Lock()
+        self.live = out.isatty() and not os.environ.get("CI")
+        self.status = ""
+
+    def line(self, text: str) -> None:
+        with self.lock:
+            if self.live and self.status:
+                self.out.write("\r\033[K")
+            self.out.write(text + "\n")
+            if self.live and self.status:
+                self.out.write(self.status)
+            self.out.flush()
+
+    def set_status(self, text: str) -> None:
+        if not self.live:
+            return
+        with self.lock:
+            width = shutil.get_terminal_size((120, 20)).columns - 1
+            self.status = text[:width]
+            self.out.write("\r\033[K" + self.status)
+            self.out.flush()
+
+    def clear_status(self) -> None:
+        if self.live and self.status:
+            with self.lock:
+                self.out.write("\r\033[K")
+                self.out.flush()
+                self.status = ""
+
+
 class Child:
-    def __init__(self, name: str, spec_path: Path, planned: PlannedNode, out: TextIO, lock: threading.Lock,
-                 colour: str, run_dir: Path) -> None:
+    def __init__(self, name: str, spec_path: Path, planned: PlannedNode, console: Console, colour: str,
+                 run_dir: Path) -> None:
         self.name, self.spec_path, self.planned, self.run_dir = name, spec_path, planned, run_dir
-        self.out, self.lock, self.colour = out, lock, colour
+        self.console, self.colour = console, colour
         self.last_lines: deque[str] = deque(maxlen=LAST_LINES)
         self.proc: subprocess.Popen[bytes] | None = None
         self.ready = False
@@ -146,10 +182,8 @@ class Child:
         for raw in proc.stdout:
             line = raw.decode(errors="replace").rstrip()
             self.last_lines.append(line)
-            with self.lock:
-                prefix = f"{self.colour}[{self.name}]\033[0m" if self.colour else f"[{self.name}]"
-                self.out.write(f"{prefix} {line}\n")
-                self.out.flush()
+            prefix = f"{self.colour}[{self.name}]\033[0m" if self.colour else f"[{self.name}]"
+            self.console.line(f"{prefix} {line}")
 
     @property
     def pid(self) -> int | None:
@@ -192,7 +226,9 @@ class Supervisor:
         self.out = out or sys.stdout
         self.namespace_dir = os.path.join(ipc_root(), namespace_id())
         self.ready_timeout_s = ready_timeout_s
-        self.lock = threading.Lock()
+        self.console = Console(self.out)
+        self.latest: dict[str, Any] = {}
+        self.next_status = 0.0
         self.stop_reason: str | None = None
         self.summaries = SummaryBook()
         # the launcher that starts the sim counts as a subscriber of its ego and episode topics (summaries);
@@ -211,7 +247,7 @@ class Supervisor:
         for i, (name, spec) in enumerate(specs.items()):
             path = Path(self.namespace_dir) / f"{name}.json"
             path.write_bytes(msgspec.json.encode(spec))
-            self.children[name] = Child(name, path, plan.node(name), self.out, self.lock,
+            self.children[name] = Child(name, path, plan.node(name), self.console,
                                         COLOURS[i % len(COLOURS)] if colour else "", self.run_dir)
         self._write_run_files()
 
@@ -232,9 +268,7 @@ class Supervisor:
         tmp.replace(latest)
 
     def say(self, text: str) -> None:
-        with self.lock:
-            self.out.write(f"[launch] {text}\n")
-            self.out.flush()
+        self.console.line(f"[launch] {text}")
 
     # -- main ---------------------------------------------------------------------------------------
     def run(self) -> int:
@@ -245,7 +279,9 @@ class Supervisor:
         watch = ctx.socket(zmq.SUB)
         watch.setsockopt(zmq.RCVHWM, 0)
         watch.setsockopt(zmq.LINGER, 0)
-        for topic in self.watch:
+        status_topics = [t for t in ("/decision/target", "/planning/plan")
+                         if self.console.live and t in self.graph.endpoints]
+        for topic in self.watch + status_topics:  # the status topics are not counted: a missed one is harmless
             watch.setsockopt(zmq.SUBSCRIBE, topic.encode())
             for endpoint in self.graph.endpoints[topic].values():
                 watch.connect(endpoint)
@@ -289,6 +325,7 @@ class Supervisor:
                 self._on_control(control, all_ready)
             if watch in events:
                 self._drain_watch(watch)
+                self._show_status()
             if not all_ready:
                 if all(c.ready for c in self.children.values()):
                     all_ready = True
@@ -327,6 +364,9 @@ class Supervisor:
                 continue
             if isinstance(msg, EgoState):
                 self.summaries.on_ego(msg)
+                self.latest["ego"] = msg
+            elif isinstance(msg, DrivingTarget | Plan):
+                self.latest[type(msg).__name__] = msg
             elif isinstance(msg, EpisodeEvent) and not self.owns_sim:
                 if msg.kind == "end" and msg.last:
                     self.say("the sim (in another launch) finished its last episode: stopping")
@@ -337,6 +377,17 @@ class Supervisor:
                     self.say(f"episode {done.episode} (seed {done.seed}) ended: {done.reason}, "
                              f"{done.distance_m:.0f} m at {done.mean_speed_mps:.1f} m/s"
                              + (", COLLISION" if done.collision else ""))
+
+    def _show_status(self) -> None:
+        now = time.monotonic()
+        if not self.console.live or now < self.next_status or "ego" not in self.latest:
+            return
+        self.next_status = now + 0.2
+        collisions = sum(s.collision for s in self.summaries.episodes.values())
+        episodes = self.plan.args.get("episodes")
+        self.console.set_status(status_line(
+            self.latest.get("ego"), self.latest.get("DrivingTarget"), self.latest.get("Plan"), collisions,
+            episodes=episodes if isinstance(episodes, int) else None))
 
     def _check_children(self, all_ready: bool) -> int | None:
         for child in self.children.values():
@@ -382,6 +433,7 @@ class Supervisor:
             child.wait_output()
 
     def _report(self, code: int) -> None:
+        self.console.clear_status()
         if self.summaries.finished:
             self.say("summary\n" + HEADER + "\n" + "\n".join(s.row() for s in self.summaries.finished))
         recordings = sorted(self.run_dir.glob("*.mcap"))
