@@ -46,6 +46,7 @@ class SimParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     scaling: float = DEFAULT_VIEW.scaling  # [px/m] camera scale
     offroad_terminal: bool = True  # end the episode when the ego leaves the road
     kinematics_obs: bool = False  # compute highway-env's Kinematics observation (unused here; ~30% of a step)
+    ego_driver: str = "stack"  # "stack": /control/cmd drives the ego; "idm": highway-env's IDM/MOBIL drives it
 
     def validate(self) -> SimParams:
         """ValueError naming the first bad field; returns self so it chains."""
@@ -62,6 +63,8 @@ class SimParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             raise ValueError(f"SimParams.vehicles_density must be > 0, got {self.vehicles_density}")
         if not (math.isfinite(self.duration) and self.duration > 0):
             raise ValueError(f"SimParams.duration must be > 0 s, got {self.duration}")
+        if self.ego_driver not in ("stack", "idm"):
+            raise ValueError(f"SimParams.ego_driver must be 'stack' or 'idm', got {self.ego_driver!r}")
         if self.screen_width < 1 or self.screen_height < 1 or not self.scaling > 0:
             raise ValueError("SimParams.screen_width, screen_height and scaling must be positive, got "
                              f"{self.screen_width}x{self.screen_height} at {self.scaling} px/m")
@@ -108,6 +111,20 @@ def stamp_ns(tick: int) -> int:
     return tick * NS_PER_S // SIM_RATE_HZ
 
 
+def make_idm_ego(env: gym.Env) -> None:
+    """Swap the ego for highway-env's IDM/MOBIL vehicle in the same state (right after reset): the baseline
+    driver. The action given to `env.step` is then ignored; the IDM car drives itself every frame."""
+    from highway_env.vehicle.behavior import IDMVehicle
+
+    base = env.unwrapped
+    ego = base.vehicle
+    idm = IDMVehicle(base.road, ego.position, heading=ego.heading, speed=ego.speed,
+                     target_lane_index=ego.lane_index, target_speed=ego.speed)
+    base.road.vehicles[base.road.vehicles.index(ego)] = idm
+    base.controlled_vehicles = [idm]
+    base.action_type.controlled_vehicle = idm
+
+
 class HighwaySim:
     """highway-env with ContinuousAction, one physics step per `step`, read out as drivestack messages."""
 
@@ -132,6 +149,8 @@ class HighwaySim:
     def reset(self, seed: int, episode: int) -> None:
         """Start `episode` from `seed`: same seed, same world."""
         self.env.reset(seed=seed)
+        if self.params.ego_driver == "idm":
+            make_idm_ego(self.env)
         self.episode = episode
         self.tick = 0
         self.reward = 0.0
