@@ -115,7 +115,7 @@ class RandomDriver:
 
     def act(self, vehicle) -> np.ndarray:
         rng = self.rng
-        x, y, heading, speed = vehicle.position[0], vehicle.position[1], vehicle.heading, vehicle.speed
+        y, heading, speed = vehicle.position[1], vehicle.heading, vehicle.speed
         if self.target_lane < 0:
             self.target_lane = int(np.clip(round(y / self.lane_width), 0, self.lanes - 1))
         if rng.random() < self.dt / 4.0:  # a lane change every ~4 s
@@ -170,7 +170,8 @@ def scenarios(seeds: Sequence[int], steps: int, every: int, rng: np.random.Gener
               densities: Sequence[float] = (0.8, 1.0, 1.5, 2.0), counts: Sequence[int] = (20, 35, 50)
               ) -> list[Scenario]:
     """Scenarios over `seeds` with densities and vehicle counts drawn from the given sets."""
-    return [Scenario(int(s), int(rng.choice(counts)), float(rng.choice(densities)), steps, every) for s in seeds]
+    return [Scenario(int(s), int(rng.choice(counts)), float(rng.choice(densities)), steps, every)
+            for s in seeds]
 
 
 def build(scs: Sequence[Scenario], view: CameraView = DEFAULT_VIEW, progress: bool = True) -> dict:

@@ -32,11 +32,11 @@ def score_detections(dets: list[np.ndarray], data: dict, iou_min: float = 0.5) -
     return score
 
 
-def track_all(dets: list[np.ndarray], data: dict, cfg: TrackerConfig = TrackerConfig(), min_hits: int = 5
+def track_all(dets: list[np.ndarray], data: dict, cfg: TrackerConfig | None = None, min_hits: int = 5
               ) -> tuple[TrackScore, DetectionScore, np.ndarray]:
     """Track through each sequence (consecutive frames only). Returns the velocity score, the detection
     score of the reported tracks (as if they were detections) and the time each tracker step took [s]."""
-    tracker = Tracker(cfg)
+    tracker = Tracker(cfg or TrackerConfig())
     vel, det = TrackScore(min_hits), DetectionScore()
     times = []
     last = (-1, -1)

@@ -172,13 +172,17 @@ def readme_line(out: Path, argv: list[str], minutes: float, scores: dict, n_fram
             f"(= `python -m nodes.perception.train`): {n_frames} rendered frames, {minutes:.0f} min on 1 CPU "
             f"thread here including rendering. Validation (unseen seeds): precision "
             f"{scores['precision_ratio']:.4f}, recall {scores['recall_ratio']:.4f}, position error median "
-            f"{scores['pos_err_median_m']:.3f} m / p95 {scores['pos_err_p95_m']:.3f} m, tracked velocity error "
-            f"median {scores['vel_err_median_mps']:.2f} m/s, threshold {scores['threshold']:.2f}.")
+            f"{scores['pos_err_median_m']:.3f} m / p95 {scores['pos_err_p95_m']:.3f} m, tracked velocity "
+            f"error median {scores['vel_err_median_mps']:.2f} m/s, threshold {scores['threshold']:.2f}.")
+
+
+README_HEADER = ("# Shipped models\n\n"
+                 "One line per file: the command that makes it, how long it took, what it scored.\n\n")
 
 
 def write_readme(readme: Path, name: str, line: str) -> None:
     """Replace this model's line in README.md (or add it), leaving the other lines alone."""
-    text = readme.read_text() if readme.exists() else "# Shipped models\n\nOne line per file: how it was made, how long it took, what it scored.\n\n"
+    text = readme.read_text() if readme.exists() else README_HEADER
     pattern = re.compile(rf"^- `{re.escape(name)}`.*$", re.M)
     if pattern.search(text):
         text = pattern.sub(line, text)
