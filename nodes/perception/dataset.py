@@ -99,16 +99,23 @@ def ground_truth(env, view: CameraView = DEFAULT_VIEW) -> np.ndarray:
 
 class RandomDriver:
     """Drives the ego with varied but sane actions: lane keeping towards a target lane that changes at
-    random, a target speed that wanders, and noise on both commands. Returns ContinuousAction terms."""
+    random (when the next lane is free), a target speed that wanders, car following (IDM) behind the
+    vehicle ahead, and noise on both commands. Returns ContinuousAction terms."""
 
     TAU_HEADING = 0.2  # [s] heading loop time constant (as highway-env's ControlledVehicle)
     TAU_LATERAL = 0.6  # [s] lateral loop time constant
     MAX_STEER = math.pi / 4  # [rad] ContinuousAction's steering range
     MAX_ACCEL = 5.0  # [m/s^2] ContinuousAction's acceleration range
+    IDM_ACCEL, IDM_DECEL = 3.0, 5.0  # [m/s^2] comfortable acceleration and deceleration
+    IDM_GAP, IDM_HEADWAY = 6.0, 1.2  # [m] standstill gap, [s] time headway
+    CHANGE_CLEARANCE = 12.0  # [m] no lane change while a vehicle is this close (along the road) there
 
-    def __init__(self, rng: np.random.Generator, lanes_count: int = 4, lane_width: float = 4.0,
-                 dt: float = 1.0 / CONTROL_RATE_HZ) -> None:
-        self.rng, self.lanes, self.lane_width, self.dt = rng, lanes_count, lane_width, dt
+    def __init__(self, rng: np.random.Generator, careful: bool = True, lanes_count: int = 4,
+                 lane_width: float = 4.0, dt: float = 1.0 / CONTROL_RATE_HZ) -> None:
+        """careful: follow the vehicle ahead and change lanes only into a gap; False drives blind (it
+        crashes, which puts crashed, red and overlapping vehicles in the training frames)."""
+        self.rng, self.careful, self.dt = rng, careful, dt
+        self.lanes, self.lane_width = lanes_count, lane_width
         self.target_lane = -1
         self.target_speed = float(rng.uniform(18.0, 34.0))  # [m/s]
         self.accel_noise = 0.0  # [m/s^2] slowly varying (Ornstein-Uhlenbeck)
@@ -118,8 +125,10 @@ class RandomDriver:
         y, heading, speed = vehicle.position[1], vehicle.heading, vehicle.speed
         if self.target_lane < 0:
             self.target_lane = int(np.clip(round(y / self.lane_width), 0, self.lanes - 1))
-        if rng.random() < self.dt / 4.0:  # a lane change every ~4 s
-            self.target_lane = int(np.clip(self.target_lane + rng.choice([-1, 1]), 0, self.lanes - 1))
+        if rng.random() < self.dt / 4.0:  # try a lane change every ~4 s
+            lane = int(np.clip(self.target_lane + rng.choice([-1, 1]), 0, self.lanes - 1))
+            if not self.careful or self._clearance(vehicle, lane) > self.CHANGE_CLEARANCE:
+                self.target_lane = lane
         if rng.random() < self.dt / 5.0:
             self.target_speed = float(rng.uniform(18.0, 34.0))
         v = max(speed, 1.0)
@@ -129,9 +138,42 @@ class RandomDriver:
         slip = float(np.arcsin(np.clip(vehicle.LENGTH / 2 / v * heading_rate, -1.0, 1.0)))
         steer = math.atan(2 * math.tan(slip)) + rng.normal(0.0, 0.02)
         self.accel_noise += -self.accel_noise * self.dt / 1.0 + rng.normal(0.0, 1.5 * math.sqrt(self.dt))
-        accel = 0.8 * (self.target_speed - speed) + self.accel_noise
+        free = 0.8 * (self.target_speed - speed)
+        accel = (self._idm(vehicle) if self.careful else free) + self.accel_noise
         return np.array([np.clip(accel / self.MAX_ACCEL, -1, 1), np.clip(steer / self.MAX_STEER, -1, 1)],
                         dtype=np.float32)
+
+    def _clearance(self, vehicle, lane: int) -> float:
+        """Smallest |dx| [m] to a vehicle in `lane`."""
+        dxs = [abs(v.position[0] - vehicle.position[0]) for v in vehicle.road.vehicles
+               if v is not vehicle and abs(v.position[1] - lane * self.lane_width) < self.lane_width / 2]
+        return min(dxs, default=math.inf)
+
+    def _idm(self, vehicle) -> float:
+        """Intelligent-driver-model acceleration [m/s^2] behind the nearest vehicle ahead in the current or
+        target lane."""
+        speed = max(vehicle.speed, 0.0)
+        accel = self.IDM_ACCEL * (1 - (speed / self.target_speed) ** 4)
+        current = int(np.clip(round(vehicle.position[1] / self.lane_width), 0, self.lanes - 1))
+        for lane in {current, self.target_lane}:
+            gap, lead_speed = self._lead(vehicle, lane)
+            if math.isfinite(gap):
+                wanted = self.IDM_GAP + speed * self.IDM_HEADWAY + speed * (speed - lead_speed) / (
+                    2 * math.sqrt(self.IDM_ACCEL * self.IDM_DECEL))
+                accel = min(accel, self.IDM_ACCEL * (1 - (speed / self.target_speed) ** 4
+                                                     - (max(wanted, 0.0) / max(gap, 0.1)) ** 2))
+        return accel
+
+    def _lead(self, vehicle, lane: int) -> tuple[float, float]:
+        """(gap [m], speed [m/s]) to the nearest vehicle ahead in `lane`; gap is inf when there is none."""
+        gap, lead_speed = math.inf, 0.0
+        for v in vehicle.road.vehicles:
+            if v is vehicle or abs(v.position[1] - lane * self.lane_width) > self.lane_width / 2 + 1.0:
+                continue
+            g = v.position[0] - vehicle.position[0] - vehicle.LENGTH
+            if -vehicle.LENGTH < g < gap:
+                gap, lead_speed = max(g, 0.0), v.speed
+        return gap, lead_speed
 
 
 @dataclass(frozen=True)
@@ -143,6 +185,7 @@ class Scenario:
     density: float = DEFAULT_DENSITY
     steps: int = 150  # control steps driven after reset
     every: int = 1  # keep one frame in `every` steps
+    careful: bool = True  # the ego follows traffic (False: drives blind and may crash)
 
 
 def render_sequence(sc: Scenario, view: CameraView = DEFAULT_VIEW, env=None
@@ -154,7 +197,7 @@ def render_sequence(sc: Scenario, view: CameraView = DEFAULT_VIEW, env=None
     try:
         env.unwrapped.configure(env_config(sc.vehicles_count, sc.density, view))
         env.reset(seed=sc.seed)
-        driver = RandomDriver(np.random.default_rng(sc.seed))
+        driver = RandomDriver(np.random.default_rng(sc.seed), sc.careful)
         for step in range(sc.steps):
             _, _, terminated, truncated, _ = env.step(driver.act(env.unwrapped.vehicle))
             if step % sc.every == 0:
@@ -167,11 +210,12 @@ def render_sequence(sc: Scenario, view: CameraView = DEFAULT_VIEW, env=None
 
 
 def scenarios(seeds: Sequence[int], steps: int, every: int, rng: np.random.Generator,
-              densities: Sequence[float] = (0.8, 1.0, 1.5, 2.0), counts: Sequence[int] = (20, 35, 50)
-              ) -> list[Scenario]:
-    """Scenarios over `seeds` with densities and vehicle counts drawn from the given sets."""
-    return [Scenario(int(s), int(rng.choice(counts)), float(rng.choice(densities)), steps, every)
-            for s in seeds]
+              densities: Sequence[float] = (0.8, 1.0, 1.5, 2.0), counts: Sequence[int] = (20, 35, 50),
+              blind: float = 0.15) -> list[Scenario]:
+    """Scenarios over `seeds` with densities and vehicle counts drawn from the given sets; a `blind`
+    fraction of them driven without regard for traffic."""
+    return [Scenario(int(s), int(rng.choice(counts)), float(rng.choice(densities)), steps, every,
+                     bool(rng.random() >= blind)) for s in seeds]
 
 
 def build(scs: Sequence[Scenario], view: CameraView = DEFAULT_VIEW, progress: bool = True) -> dict:

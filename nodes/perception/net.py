@@ -39,9 +39,10 @@ class NetConfig:
 
 
 class ConvBN(nn.Module):
-    def __init__(self, cin: int, cout: int, stride: int = 1, dilation: int = 1) -> None:
+    def __init__(self, cin: int, cout: int, kernel: int = 3, stride: int = 1, padding: int = 1,
+                 dilation: int = 1) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(cin, cout, 3, stride, dilation, dilation=dilation, bias=False)
+        self.conv = nn.Conv2d(cin, cout, kernel, stride, padding, dilation=dilation, bias=False)
         self.bn = nn.BatchNorm2d(cout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -49,14 +50,14 @@ class ConvBN(nn.Module):
 
 
 class CenterNet(nn.Module):
-    """Space-to-depth stem -> stride-4 conv -> dilated residual blocks -> 1x1 head."""
+    """6x6 stride-4 stem -> dilated 3x3 residual blocks at stride 4 -> 1x1 head."""
 
     def __init__(self, cfg: NetConfig = NetConfig()) -> None:
         super().__init__()
         self.cfg = cfg
         w = cfg.width
-        self.stem = ConvBN(12, w, stride=2)  # after pixel_unshuffle(2): 3 -> 12 channels at stride 2
-        self.blocks = nn.ModuleList(ConvBN(w, w, dilation=d) for d in cfg.dilations)
+        self.stem = ConvBN(3, w, kernel=6, stride=4, padding=2)  # each cell sees a 6x6 px patch
+        self.blocks = nn.ModuleList(ConvBN(w, w, dilation=d, padding=d) for d in cfg.dilations)
         self.head = nn.Conv2d(w, OUT_CHANNELS, 1)
         with torch.no_grad():
             self.head.bias.zero_()
@@ -66,7 +67,7 @@ class CenterNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, 3, H, W) float, already normalised -> (B, 6, ceil(H/4), W/4)."""
-        x = self.stem(F.pixel_unshuffle(x, 2))
+        x = self.stem(x)
         for block in self.blocks:
             x = x + block(x)
         return self.head(x)
@@ -77,8 +78,8 @@ class CenterNet(nn.Module):
             if isinstance(m, ConvBN) and isinstance(m.bn, nn.BatchNorm2d):
                 bn, conv = m.bn, m.conv
                 scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-                fused = nn.Conv2d(conv.in_channels, conv.out_channels, 3, conv.stride, conv.padding,
-                                  dilation=conv.dilation, bias=True)
+                fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                                  conv.padding, dilation=conv.dilation, bias=True)
                 with torch.no_grad():
                     fused.weight.copy_(conv.weight * scale[:, None, None, None])
                     fused.bias.copy_(bn.bias - bn.running_mean * scale)
@@ -91,7 +92,7 @@ def to_input(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
     t = torch.as_tensor(frames)
     if t.dim() == 3:
         t = t.unsqueeze(0)
-    return (t.float() * PIXEL_SCALE - PIXEL_SHIFT).permute(0, 3, 1, 2)
+    return t.float().mul_(PIXEL_SCALE).sub_(PIXEL_SHIFT).permute(0, 3, 1, 2)
 
 
 def grid_shape(view: CameraView = DEFAULT_VIEW) -> tuple[int, int]:
