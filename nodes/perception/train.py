@@ -35,7 +35,7 @@ class Args:
     val_seqs: int = 6  # validation sequences (consecutive frames, so tracking is scored too)
     val_steps: int = 90
     width: int = 16  # channels of the network
-    epochs: int = 10
+    epochs: int = 12
     batch: int = 16
     lr: float = 3e-3  # peak learning rate (one-cycle schedule)
     threads: int = 1  # torch threads
@@ -71,16 +71,16 @@ def parse(argv: list[str] | None) -> Args:
     return args
 
 
-def dataset(path: Path, seeds: range, n: int, steps: int, every: int, seed: int) -> dict:
-    """Load the cached dataset or render it (and cache it)."""
+def dataset(path: Path, seeds: range, n: int, steps: int, every: int, seed: int) -> tuple[dict, bool]:
+    """The cached dataset, or a freshly rendered (and cached) one; True when it was rendered."""
     if path.exists():
         print(f"using cached {path}")
-        return ds.load(path)
+        return ds.load(path), False
     rng = np.random.default_rng(seed)
     scs = ds.scenarios(seeds[:n], steps, every, rng)
     data = ds.build(scs)
     ds.save(data, path)
-    return data
+    return data, True
 
 
 def augment(frames, gen):
@@ -165,12 +165,14 @@ def pick_threshold(dets: list[np.ndarray], data: dict, candidates=(0.3, 0.4, 0.5
     return best
 
 
-def readme_line(out: Path, argv: list[str], minutes: float, scores: dict, n_frames: int) -> str:
+def readme_line(out: Path, argv: list[str], minutes: dict[str, float], scores: dict, n_frames: int) -> str:
     cmd = "drivestack train perception" + ("" if not argv else " " + " ".join(argv))
     kb = out.stat().st_size / 1024
+    render = f"{minutes['render']:.0f} min rendering" if minutes["render"] > 0 else "rendering cached"
     return (f"- `{out.name}`: vehicle detector (CenterNet-style CNN, {kb:.0f} KB). `{cmd}` "
-            f"(= `python -m nodes.perception.train`): {n_frames} rendered frames, {minutes:.0f} min on 1 CPU "
-            f"thread here including rendering. Validation (unseen seeds): precision "
+            f"(= `python -m nodes.perception.train`): {n_frames} training frames; took "
+            f"{minutes['total']:.0f} min on 1 CPU thread here ({render}, {minutes['train']:.0f} min "
+            f"training). Validation (unseen seeds): precision "
             f"{scores['precision_ratio']:.4f}, recall {scores['recall_ratio']:.4f}, position error median "
             f"{scores['pos_err_median_m']:.3f} m / p95 {scores['pos_err_p95_m']:.3f} m, tracked velocity "
             f"error median {scores['vel_err_median_mps']:.2f} m/s, threshold {scores['threshold']:.2f}.")
@@ -202,12 +204,17 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     t0 = time.time()
     cache = Path(args.data)
-    train = dataset(cache / f"train_s{args.seed}_{args.train_seqs}x{args.train_steps}e{args.every}.npz",
-                    ds.TRAIN_SEEDS, args.train_seqs, args.train_steps, args.every, args.seed)
-    val = dataset(cache / f"val_{args.val_seqs}x{args.val_steps}.npz", ds.VAL_SEEDS, args.val_seqs,
-                  args.val_steps, 1, 1)
+    v = ds.DATA_VERSION
+    name = f"train_v{v}_s{args.seed}_{args.train_seqs}x{args.train_steps}e{args.every}.npz"
+    train, rendered_t = dataset(cache / name, ds.TRAIN_SEEDS, args.train_seqs, args.train_steps, args.every,
+                                args.seed)
+    val, rendered_v = dataset(cache / f"val_v{v}_{args.val_seqs}x{args.val_steps}.npz", ds.VAL_SEEDS,
+                              args.val_seqs, args.val_steps, 1, 1)
+    t_render = time.time() - t0 if rendered_t or rendered_v else 0.0
     print(f"training frames: {len(train['frames'])}, validation frames: {len(val['frames'])}")
+    t1 = time.time()
     net = fit(train, args)
+    t_train = time.time() - t1
     out = Path(args.out)
     save_weights(net, out, {})  # the unfused net, reloaded below exactly as the node will load it
     det = Detector(out, threshold=0.05)
@@ -217,11 +224,12 @@ def main(argv: list[str] | None = None) -> int:
     scores = score_detections(dets, val).summary()
     vel, _, _ = track_all(dets, val)
     scores.update(vel.summary(), threshold=thr)
-    minutes = (time.time() - t0) / 60
+    minutes = {"total": (time.time() - t0) / 60, "render": t_render / 60, "train": t_train / 60}
     meta = {"threshold": thr, "scores": scores, "args": asdict(args), "minutes": minutes,
             "train_frames": int(len(train["frames"]))}
     save_weights(net, out, meta)
-    print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KB) in {minutes:.1f} min")
+    print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KB) in {minutes['total']:.1f} min "
+          f"({minutes['render']:.1f} rendering, {minutes['train']:.1f} training)")
     for k, v in scores.items():
         print(f"  {k:22s} {v:.4f}" if isinstance(v, float) and not math.isnan(v) else f"  {k:22s} {v}")
     if args.readme:
