@@ -51,6 +51,13 @@ def gated_assignment(cost: np.ndarray, gate: float) -> list[tuple[int, int]]:
         return []
     # A pair beyond the gate costs more than any set of allowed pairs, so the solver only uses one where
     # no allowed pair is left; such pairs are dropped after solving.
-    big = (min(cost.shape) + 1) * (gate + 1.0)
-    c = np.where(np.isfinite(cost) & (cost <= gate), cost, big)
-    return [(i, j) for i, j in min_cost_assignment(c) if c[i, j] <= gate]
+    ok = np.isfinite(cost) & (cost <= gate)
+    rows, cols = np.nonzero(ok.any(axis=1))[0], np.nonzero(ok.any(axis=0))[0]
+    if len(rows) == 0:
+        return []
+    if (ok.sum(axis=1) <= 1).all() and (ok.sum(axis=0) <= 1).all():  # no conflict: the usual case
+        return [(int(i), int(j)) for i, j in zip(*np.nonzero(ok), strict=True)]
+    sub_ok = ok[np.ix_(rows, cols)]
+    big = (min(sub_ok.shape) + 1) * (gate + 1.0)
+    c = np.where(sub_ok, cost[np.ix_(rows, cols)], big)
+    return [(int(rows[i]), int(cols[j])) for i, j in min_cost_assignment(c) if sub_ok[i, j]]

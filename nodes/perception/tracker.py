@@ -45,6 +45,7 @@ class Tracker:
 
     def __init__(self, cfg: TrackerConfig = TrackerConfig()) -> None:
         self.cfg = cfg
+        self._fq: tuple[float, np.ndarray, np.ndarray] | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -61,13 +62,20 @@ class Tracker:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def _model(self, dt: float) -> tuple[np.ndarray, np.ndarray]:
+        """Transition F and process noise Q over dt [s] (cached: the control rate is fixed)."""
+        if self._fq is None or self._fq[0] != dt:
+            F = np.array([[1, 0, dt, 0], [0, 1, 0, dt], [0, 0, 1, 0], [0, 0, 0, 1.0]])
+            q = np.array([self.cfg.accel_std_x, self.cfg.accel_std_y]) ** 2
+            Q = np.zeros((4, 4))
+            for a in range(2):  # white-noise acceleration, per axis
+                Q[a, a], Q[a, a + 2] = q[a] * dt**3 / 3, q[a] * dt**2 / 2
+                Q[a + 2, a], Q[a + 2, a + 2] = q[a] * dt**2 / 2, q[a] * dt
+            self._fq = (dt, F, Q)
+        return self._fq[1], self._fq[2]
+
     def _predict(self, dt: float) -> None:
-        F = np.array([[1, 0, dt, 0], [0, 1, 0, dt], [0, 0, 1, 0], [0, 0, 0, 1.0]])
-        q = np.array([self.cfg.accel_std_x, self.cfg.accel_std_y]) ** 2
-        Q = np.zeros((4, 4))
-        for a in range(2):  # white-noise acceleration, per axis
-            Q[a, a], Q[a, a + 2] = q[a] * dt**3 / 3, q[a] * dt**2 / 2
-            Q[a + 2, a], Q[a + 2, a + 2] = q[a] * dt**2 / 2, q[a] * dt
+        F, Q = self._model(dt)
         self.x = self.x @ F.T
         self.P = F @ self.P @ F.T + Q
 
@@ -114,10 +122,14 @@ class Tracker:
             self.score[ti] = dets[di, 5]
             self.hits[ti] += 1
             self.misses[ti] = 0
-        missed = np.setdiff1d(np.arange(len(self)), ti)
+        missed = np.ones(len(self), bool)
+        missed[ti] = False
         self.misses[missed] += 1
-        self._drop(self.misses <= cfg.max_misses)
-        self._birth(np.setdiff1d(np.arange(len(dets)), di), dets, z, (evx, evy))
+        if (self.misses > cfg.max_misses).any():
+            self._drop(self.misses <= cfg.max_misses)
+        new = np.ones(len(dets), bool)
+        new[di] = False
+        self._birth(np.nonzero(new)[0], dets, z, (evx, evy))
         return self.report(ego_xy, ego_v)
 
     def _drop(self, keep: np.ndarray) -> None:
