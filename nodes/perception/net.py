@@ -89,6 +89,8 @@ class CenterNet(nn.Module):
 
 def to_input(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
     """(B, H, W, 3) or (H, W, 3) uint8 -> normalised (B, 3, H, W) float in channels-last memory."""
+    if isinstance(frames, np.ndarray) and not frames.flags.writeable:  # e.g. a view of a message's bytes
+        frames = frames.copy()
     t = torch.as_tensor(frames)
     if t.dim() == 3:
         t = t.unsqueeze(0)
