@@ -1,0 +1,120 @@
+"""Perception node: camera frame -> detector -> tracker -> /perception/objects (ego frame).
+
+mode "cnn" runs the shipped CNN on /sim/camera and tracks its detections; mode "gt" passes /sim/objects_gt
+through, restricted to the camera's field of view, for ablations. torch is imported only in cnn mode.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+from msgs import EgoState, Image, Message, Object, ObjectArray
+from nodes.perception.tracker import (
+    T_HEAD,
+    T_ID,
+    T_LEN,
+    T_SCORE,
+    T_VX,
+    T_VY,
+    T_WID,
+    T_X,
+    T_Y,
+    Tracker,
+    TrackerConfig,
+)
+from nodes.runtime.node import Node, Outputs, Params, tick_header
+from sim.view import DEFAULT_VIEW
+
+
+class PerceptionParams(Params, kw_only=True, forbid_unknown_fields=True):
+    mode: str = "cnn"  # "cnn": detect and track vehicles on /sim/camera; "gt": pass /sim/objects_gt through
+    model: str = "perception.pt"  # detector weights: a file under models/, or a path
+    score_threshold: float = 0.0  # [-] least detection score kept; 0 uses the one stored with the weights
+    threads: int = 1  # torch threads for the detector
+    confirm_hits: int = 2  # detections before a track is published
+    max_misses: int = 3  # frames a track survives without a detection
+    gate_m: float = 2.5  # [m] largest distance between a track's prediction and its detection
+    meas_std_m: float = 0.1  # [m] detector position noise assumed by the tracker
+    accel_std_mps2: float = 2.0  # [m/s^2] unmodelled acceleration of other vehicles along the road
+
+
+class PerceptionNode(Node):
+    name: ClassVar[str] = "perception"
+    Params: ClassVar[type[Params]] = PerceptionParams
+    inputs: ClassVar[dict[str, str]] = {"camera": "/sim/camera", "ego": "/sim/ego"}
+    outputs: ClassVar[dict[str, str]] = {"objects": "/perception/objects"}
+    trigger: ClassVar[str | None] = "ego"
+
+    @classmethod
+    def input_ports(cls, params: Params) -> dict[str, str]:
+        if isinstance(params, PerceptionParams) and params.mode == "gt":
+            return {"objects": "/sim/objects_gt", "ego": "/sim/ego"}
+        return dict(cls.inputs)
+
+    def __init__(self, params: PerceptionParams) -> None:
+        super().__init__(params)
+        if params.mode not in ("cnn", "gt"):
+            raise ValueError(f"perception: mode must be 'cnn' or 'gt', got {params.mode!r}")
+        if params.threads < 1:
+            raise ValueError(f"perception: threads must be >= 1, got {params.threads}")
+        self.view = DEFAULT_VIEW
+        self.detector = None
+        self.tracker = Tracker(TrackerConfig(meas_std=params.meas_std_m, accel_std_x=params.accel_std_mps2,
+                                             gate_m=params.gate_m, confirm_hits=params.confirm_hits,
+                                             max_misses=params.max_misses))
+        self._counts = {"frames": 0, "detections": 0, "published_objects": 0}
+        if params.mode == "cnn":
+            import torch
+
+            from nodes.perception.detector import Detector
+
+            torch.set_num_threads(params.threads)
+            self.detector = Detector(params.model, params.score_threshold or None, self.view)
+
+    def reset(self, episode: int) -> None:
+        self.tracker.reset()
+
+    def step(self, inputs: dict[str, Message | None]) -> Outputs:
+        ego = inputs.get("ego")
+        if not isinstance(ego, EgoState):
+            return []
+        if self.params.mode == "gt":
+            objs = self._ground_truth(inputs.get("objects"))
+        else:
+            objs = self._track(inputs.get("camera"), ego)
+        self._counts["published_objects"] += len(objs)
+        return [("objects", ObjectArray(header=tick_header(ego.header, "ego"), objects=objs))]
+
+    def _ground_truth(self, msg: Message | None) -> list[Object]:
+        if not isinstance(msg, ObjectArray):
+            return []
+        return [o for o in msg.objects if self.view.fully_in_view(o.x, o.y, o.length, o.width)]
+
+    def _track(self, camera: Message | None, ego: EgoState) -> list[Object]:
+        dets = None
+        if isinstance(camera, Image):
+            self._counts["frames"] += 1
+            dets = self.detector(camera.array())
+            self._counts["detections"] += len(dets)
+        tracks = self.tracker.step(dets if dets is not None else [], (ego.x, ego.y), (ego.vx, ego.vy),
+                                   ego.header.stamp_ns * 1e-9)
+        out = []
+        for t in tracks:
+            x, y, length, width = float(t[T_X]), float(t[T_Y]), float(t[T_LEN]), float(t[T_WID])
+            if not self.view.fully_in_view(x, y, length, width):
+                continue
+            vx, vy = float(t[T_VX]), float(t[T_VY])
+            wx, wy = ego.x + x, ego.y + y
+            lane = int(min(max(round(wy / ego.lane_width), 0), ego.lanes_count - 1))
+            out.append(Object(id=int(t[T_ID]), x=x, y=y, vx=vx, vy=vy, heading=float(t[T_HEAD]),
+                              length=length, width=width, world_x=wx, world_y=wy,
+                              speed=math.hypot(ego.vx + vx, ego.vy + vy), lane_index=lane,
+                              score=float(t[T_SCORE]), in_view=True))
+        return out
+
+    def counters(self) -> dict[str, int]:
+        return dict(self._counts, tracks=len(self.tracker))
+
+
+NODE = PerceptionNode
