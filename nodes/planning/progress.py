@@ -1,0 +1,32 @@
+"""A tqdm progress bar for stable-baselines3 training (SB3's own needs `rich`, which is not a dependency)."""
+
+from __future__ import annotations
+
+from stable_baselines3.common.callbacks import BaseCallback
+from tqdm import tqdm
+
+
+class TqdmProgress(BaseCallback):
+    """One bar over the policy steps of `learn`, with the latest episode return and length."""
+
+    def __init__(self, total_timesteps: int, desc: str = "train") -> None:
+        super().__init__()
+        self.total = total_timesteps
+        self.desc = desc
+        self.bar: tqdm | None = None
+
+    def _on_training_start(self) -> None:
+        self.bar = tqdm(total=self.total, desc=self.desc, unit="step", dynamic_ncols=True, mininterval=2.0)
+
+    def _on_step(self) -> bool:
+        assert self.bar is not None
+        self.bar.update(self.training_env.num_envs)
+        buffer = self.model.ep_info_buffer
+        if buffer:
+            last = buffer[-1]
+            self.bar.set_postfix(ep_return=f"{last['r']:.1f}", ep_len=last["l"], refresh=False)
+        return True
+
+    def _on_training_end(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
