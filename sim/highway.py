@@ -1,0 +1,216 @@
+"""The highway-env backend: one gymnasium env driven by ContinuousAction, read out as typed messages.
+
+Pure: no sockets, no clocks. `HighwaySim` is used by the sim node, by training and by the benches.
+
+Conventions (checked in tests/sim): the world frame is highway-env's, x along the road, y across it
+towards higher lane indices; lane i's centre is at y = i * lane_width (lane 0 on top of the camera
+image). `lateral_offset` is measured from the centre of `lane_index`, + towards higher lanes. Ego-frame
+objects are offsets from the ego with the road's axes (what highway-env's Kinematics observation uses).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import gymnasium as gym
+import highway_env  # noqa: F401  (registers the highway-env ids with gymnasium)
+import msgspec
+import numpy as np
+
+from msgs import ControlCommand, EgoState, Header, Image, Object, ObjectArray
+from sim.view import DEFAULT_VIEW, CameraView
+
+SIM_RATE_HZ = 15  # [Hz] policy_frequency = simulation_frequency: one physics step per control tick
+NS_PER_S = 1_000_000_000
+
+
+class SimParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """What world to build. Every field has a default; unknown keys are rejected."""
+
+    env_id: str = "highway-v0"  # gymnasium id of a straight-road highway-env env (or highway-fast-v0)
+    lanes_count: int = 4  # number of lanes
+    vehicles_count: int = 50  # other vehicles spawned at reset
+    vehicles_density: float = 1.0  # highway-env's spawn density (higher: closer spacing)
+    duration: float = 40.0  # [s] episode time limit (simulated)
+    render: bool = True  # render the camera; False skips the viewer entirely (training)
+    screen_width: int = DEFAULT_VIEW.width  # [px] camera width
+    screen_height: int = DEFAULT_VIEW.height  # [px] camera height
+    scaling: float = DEFAULT_VIEW.scaling  # [px/m] camera scale
+    offroad_terminal: bool = True  # end the episode when the ego leaves the road
+
+    def validate(self) -> SimParams:
+        """ValueError naming the first bad field; returns self so it chains."""
+        if not self.env_id.startswith("highway"):
+            raise ValueError(f"SimParams.env_id {self.env_id!r}: only the straight-road highway envs are "
+                             "supported (highway-v0, highway-fast-v0)")
+        if self.env_id not in gym.registry:
+            raise ValueError(f"SimParams.env_id {self.env_id!r} is not a registered gymnasium id")
+        if self.lanes_count < 1:
+            raise ValueError(f"SimParams.lanes_count must be >= 1, got {self.lanes_count}")
+        if self.vehicles_count < 0:
+            raise ValueError(f"SimParams.vehicles_count must be >= 0, got {self.vehicles_count}")
+        if not (math.isfinite(self.vehicles_density) and self.vehicles_density > 0):
+            raise ValueError(f"SimParams.vehicles_density must be > 0, got {self.vehicles_density}")
+        if not (math.isfinite(self.duration) and self.duration > 0):
+            raise ValueError(f"SimParams.duration must be > 0 s, got {self.duration}")
+        if self.screen_width < 1 or self.screen_height < 1 or not self.scaling > 0:
+            raise ValueError("SimParams.screen_width, screen_height and scaling must be positive, got "
+                             f"{self.screen_width}x{self.screen_height} at {self.scaling} px/m")
+        return self
+
+    @property
+    def view(self) -> CameraView:
+        """The camera these params render (DEFAULT_VIEW unless the size or scale was changed)."""
+        return CameraView(width=self.screen_width, height=self.screen_height, scaling=self.scaling,
+                          centering=DEFAULT_VIEW.centering)
+
+
+def env_config(params: SimParams, action: dict[str, Any] | None = None) -> dict[str, Any]:
+    """highway-env config for `params`; `action` overrides ContinuousAction (benchmarks compare others)."""
+    return {
+        "action": action or {"type": "ContinuousAction"},
+        "policy_frequency": SIM_RATE_HZ,
+        "simulation_frequency": SIM_RATE_HZ,
+        "lanes_count": params.lanes_count,
+        "vehicles_count": params.vehicles_count,
+        "vehicles_density": params.vehicles_density,
+        "duration": params.duration,
+        "offroad_terminal": params.offroad_terminal,
+        **params.view.env_config(),
+        "offscreen_rendering": True,
+    }
+
+
+def make_env(params: SimParams, action: dict[str, Any] | None = None) -> gym.Env:
+    """The gymnasium env for `params` (rgb_array rendering when params.render)."""
+    params.validate()
+    return gym.make(params.env_id, config=env_config(params, action),
+                    render_mode="rgb_array" if params.render else None)
+
+
+def stamp_ns(tick: int) -> int:
+    """Simulated time of `tick` since the episode started [ns], exact in integers."""
+    return tick * NS_PER_S // SIM_RATE_HZ
+
+
+class HighwaySim:
+    """highway-env with ContinuousAction, one physics step per `step`, read out as drivestack messages."""
+
+    def __init__(self, params: SimParams | None = None) -> None:
+        self.params = (params or SimParams()).validate()
+        self.view = self.params.view
+        self.env = make_env(self.params)
+        self.episode = 0
+        self.tick = 0
+        self.reward = 0.0  # highway-env's normalised reward of the last step
+        self._terminated = False
+        self._truncated = False
+        self._reset_done = False
+        self._ids: dict[int, int] = {}
+        # highway-env accumulates time in floats (40 s can take 601 steps); the limit here is exact.
+        self.max_ticks = round(self.params.duration * SIM_RATE_HZ)
+
+    @property
+    def unwrapped(self) -> Any:
+        return self.env.unwrapped
+
+    def reset(self, seed: int, episode: int) -> None:
+        """Start `episode` from `seed`: same seed, same world."""
+        self.env.reset(seed=seed)
+        self.episode = episode
+        self.tick = 0
+        self.reward = 0.0
+        self._terminated = self._truncated = False
+        self._reset_done = True
+        # Ground-truth ids: the index in the road's vehicle list at reset (highway-v0 never removes any).
+        self._ids = {id(v): i for i, v in enumerate(self.unwrapped.road.vehicles)}
+
+    def _id_of(self, vehicle: Any) -> int:
+        return self._ids.setdefault(id(vehicle), len(self._ids))
+
+    def step(self, cmd: ControlCommand) -> None:
+        """Apply `cmd` (normalised accel, steering) for one tick."""
+        if not self._reset_done:
+            raise RuntimeError("HighwaySim.step before reset(seed, episode)")
+        if self.end_reason is not None:
+            raise RuntimeError(f"HighwaySim.step after the episode ended ({self.end_reason}); reset first")
+        if not cmd.is_finite():
+            raise ValueError(f"non-finite command {cmd.acceleration}, {cmd.steering}: refuse it upstream")
+        action = np.array([cmd.acceleration, cmd.steering], dtype=np.float64)
+        _, reward, terminated, truncated, _ = self.env.step(action)
+        self.tick += 1
+        self.reward = float(reward)
+        self._terminated, self._truncated = bool(terminated), bool(truncated)
+
+    @property
+    def end_reason(self) -> str | None:
+        """Why the episode is over ("collision", "offroad", "time_limit"), or None while it runs."""
+        if not (self._terminated or self._truncated or self.tick >= self.max_ticks):
+            return None
+        vehicle = self.unwrapped.vehicle
+        if vehicle.crashed:
+            return "collision"
+        if not vehicle.on_road:
+            return "offroad"
+        return "time_limit"
+
+    def header(self, frame_id: str = "world") -> Header:
+        return Header(episode=self.episode, tick=self.tick, stamp_ns=stamp_ns(self.tick), frame_id=frame_id)
+
+    def ego_state(self, header: Header) -> EgoState:
+        v = self.unwrapped.vehicle
+        lane = v.lane
+        longitudinal, lateral = lane.local_coordinates(v.position)
+        velocity = v.velocity
+        return EgoState(
+            header=header,
+            x=float(v.position[0]),
+            y=float(v.position[1]),
+            heading=float(v.heading),
+            speed=float(v.speed),
+            vx=float(velocity[0]),
+            vy=float(velocity[1]),
+            lane_index=int(v.lane_index[2]),
+            lateral_offset=float(lateral),
+            lanes_count=self.params.lanes_count,
+            lane_width=float(lane.width_at(longitudinal)),
+            length=float(v.LENGTH),
+            width=float(v.WIDTH),
+            acceleration=float(v.action["acceleration"]),
+            steering=float(v.action["steering"]),
+            crashed=bool(v.crashed),
+            on_road=bool(v.on_road),
+            reward=self.reward,
+        )
+
+    def objects_gt(self, header: Header) -> ObjectArray:
+        """Every other vehicle on the road, ego-frame offsets plus world values, in road-list order."""
+        road = self.unwrapped.road
+        ego = self.unwrapped.vehicle
+        ego_pos, ego_vel = ego.position, ego.velocity
+        objects = []
+        for vehicle in road.vehicles:
+            if vehicle is ego:
+                continue
+            dx, dy = (float(d) for d in vehicle.position - ego_pos)
+            dvx, dvy = (float(d) for d in vehicle.velocity - ego_vel)
+            lane_index = vehicle.lane_index[2] if vehicle.lane_index is not None else -1
+            objects.append(Object(
+                id=self._id_of(vehicle), x=dx, y=dy, vx=dvx, vy=dvy,
+                heading=float(vehicle.heading), length=float(vehicle.LENGTH), width=float(vehicle.WIDTH),
+                world_x=float(vehicle.position[0]), world_y=float(vehicle.position[1]),
+                speed=float(vehicle.speed), lane_index=int(lane_index),
+                in_view=self.view.fully_in_view(dx, dy, float(vehicle.LENGTH), float(vehicle.WIDTH)),
+            ))
+        return ObjectArray(header=header, objects=objects)
+
+    def camera(self, header: Header) -> Image:
+        if not self.params.render:
+            raise RuntimeError("HighwaySim.camera with render=False: set SimParams.render to True")
+        pixels = self.env.render()
+        return Image.from_array(pixels, header)
+
+    def close(self) -> None:
+        self.env.close()
+
