@@ -3,8 +3,11 @@
 Lockstep: `start()` publishes tick 0; each `step` applies the command for the current tick and
 publishes the next tick. When an episode ends, the terminal tick's data goes out as usual; the command
 that answers it is not applied: instead the end event (with its reason) is published, then, unless that
-was the last episode, the next episode's start event and its tick 0. In real-time mode the runtime calls
-`step` at the sim rate and a missing command means "keep applying the last one".
+was the last episode, the next episode's start event and its tick 0.
+
+Real-time mode: the runtime calls `step` every `realtime_period()` of wall time with the latest command
+(the trigger is None on purpose: a command arriving must not step the world a second time); a missing
+or late command means "keep applying the last one" and is normal there, so it is only counted in lockstep.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import ClassVar
 
 from msgs import ControlCommand, EpisodeEvent, Message
 from nodes.runtime.node import Node, Outputs, Params, tick_header
-from sim.highway import HighwaySim, SimParams
+from sim.highway import SIM_RATE_HZ, HighwaySim, SimParams
 
 MODES = ("lockstep", "realtime")
 
@@ -23,7 +26,7 @@ class SimNodeParams(Params, SimParams, kw_only=True, forbid_unknown_fields=True)
 
     episodes: int = 3  # episodes to run before the node finishes
     seed: int = 0  # base seed: episode i is reset with seed + i
-    mode: str = "lockstep"  # "lockstep" (step on each command) or "realtime" (paced by the runtime's clock)
+    mode: str = "lockstep"  # "lockstep" (step on each command) or "realtime" (paced by the wall clock)
 
 
 class SimNode(Node):
@@ -36,7 +39,7 @@ class SimNode(Node):
         "objects": "/sim/objects_gt",
         "episode": "/sim/episode",
     }
-    trigger: ClassVar[str | None] = "cmd"
+    trigger: ClassVar[str | None] = None  # lockstep: steps when the tick's cmd is in; real time: on the clock
 
     def __init__(self, params: SimNodeParams) -> None:
         super().__init__(params)
@@ -59,9 +62,15 @@ class SimNode(Node):
             del ports["camera"]
         return ports
 
+    def realtime_period(self) -> float | None:
+        return 1.0 / SIM_RATE_HZ
+
     @property
     def finished(self) -> bool:
         return self._finished
+
+    def close(self) -> None:
+        self.sim.close()
 
     def counters(self) -> dict[str, int]:
         return dict(self._counters)
@@ -74,14 +83,15 @@ class SimNode(Node):
             return []
         if self._pending_end is not None:
             return self._end()
+        lockstep = self.params.mode == "lockstep"
         cmd = inputs.get("cmd")
         if cmd is None:
-            self._counters["missing_cmd"] += 1
+            self._counters["missing_cmd"] += int(lockstep)
             cmd = self._last_cmd
         elif not isinstance(cmd, ControlCommand) or not cmd.is_finite():
             self._counters["non_finite_cmd"] += 1
             cmd = ControlCommand(header=self.sim.header(), acceleration=0.0, steering=0.0)
-        elif (cmd.header.episode, cmd.header.tick) != (self.sim.episode, self.sim.tick):
+        elif lockstep and (cmd.header.episode, cmd.header.tick) != (self.sim.episode, self.sim.tick):
             self._counters["stale_cmd"] += 1
         self._last_cmd = cmd
         self.sim.step(cmd)

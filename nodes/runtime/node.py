@@ -61,6 +61,20 @@ class Node:
         """Handle one tick. `inputs` maps each input port to its message (None: absent in real-time mode)."""
         raise NotImplementedError
 
+    def on_message(self, port: str, msg: Message) -> None:
+        """An event input (a topic that is not per-tick, e.g. /sim/episode) arrived."""
+
+    def realtime_period(self) -> float | None:
+        """[s] In real-time mode, call `step` on this wall-clock period with the latest inputs (a source)."""
+        return None
+
+    @classmethod
+    def check(cls, params: Params) -> None:
+        """Launch-time checks beyond types (a weights file exists, ...); raise ValueError naming the field."""
+
+    def close(self) -> None:
+        """Release resources (finalise files) before the process exits."""
+
     @property
     def finished(self) -> bool:
         """True when the node has nothing more to do (the sim after its last episode): the process exits 0."""

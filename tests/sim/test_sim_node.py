@@ -77,16 +77,18 @@ def test_non_finite_command_is_refused_applied_as_zero_and_counted():
     assert ego1.acceleration == 0.0 and ego1.steering == 0.0 and ego1.speed == ego0.speed
 
 
-def test_missing_command_holds_the_last_and_stale_is_counted():
-    sim = node(episodes=1, render=False, mode="realtime")
+@pytest.mark.parametrize("mode", ["lockstep", "realtime"])
+def test_missing_command_holds_the_last_and_lockstep_counts_missing_and_stale(mode):
+    sim = node(episodes=1, render=False, mode=mode)
+    assert sim.realtime_period() == pytest.approx(1 / 15)
     out = sim.start()
     out = sim.step({"cmd": ControlCommand(header=out[1][1].header, acceleration=0.4, steering=0.0)})
     out = sim.step({"cmd": None})
     ego = next(m for p, m in out if p == "ego")
-    assert ego.acceleration == pytest.approx(2.0)
-    assert sim.counters()["missing_cmd"] == 1
+    assert ego.acceleration == pytest.approx(2.0) and ego.header.tick == 2
     sim.step({"cmd": ControlCommand(acceleration=0.0, steering=0.0)})  # header of tick 0, not tick 2
-    assert sim.counters()["stale_cmd"] == 1
+    expected = 1 if mode == "lockstep" else 0
+    assert sim.counters()["missing_cmd"] == expected and sim.counters()["stale_cmd"] == expected
 
 
 def test_render_false_drops_the_camera_port():

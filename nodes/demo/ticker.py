@@ -1,0 +1,75 @@
+"""A toy source: publishes a fake ego state per tick and advances only when that tick's command is in."""
+
+from __future__ import annotations
+
+from msgs import ControlCommand, EgoState, EpisodeEvent, Header, Message
+from nodes.runtime.node import Node, Outputs, Params
+
+
+class TickerParams(Params, kw_only=True, forbid_unknown_fields=True):
+    ticks: int = 100  # ticks per episode
+    episodes: int = 1  # episodes, then the node finishes
+    dt: float = 1 / 15  # [s] simulated time per tick
+    period_s: float = 1 / 15  # [s] wall-clock period in real-time mode
+
+
+class TickerNode(Node):
+    name = "ticker"
+    Params = TickerParams
+    inputs = {"cmd": "/control/cmd"}
+    outputs = {"ego": "/sim/ego", "episode": "/sim/episode"}
+    trigger = "cmd"
+
+    def __init__(self, params: TickerParams) -> None:
+        super().__init__(params)
+        self.p = params
+        self.episode = 0
+        self.tick = 0
+        self.done = False
+        self.commands = 0  # commands received for the tick being waited on
+        self.sum_accel = 0.0
+
+    def _header(self) -> Header:
+        return Header(episode=self.episode, tick=self.tick, stamp_ns=round(self.tick * self.p.dt * 1e9))
+
+    def _ego(self) -> EgoState:
+        return EgoState(header=self._header(), x=float(self.tick), y=0.0, heading=0.0, speed=1.0 / self.p.dt,
+                        vx=1.0 / self.p.dt, vy=0.0, lane_index=0, lateral_offset=0.0)
+
+    def start(self) -> Outputs:
+        return [("episode", EpisodeEvent(header=self._header(), kind="start", seed=self.episode)),
+                ("ego", self._ego())]
+
+    def realtime_period(self) -> float | None:
+        return self.p.period_s
+
+    def step(self, inputs: dict[str, Message | None]) -> Outputs:
+        cmd = inputs.get("cmd")
+        if isinstance(cmd, ControlCommand):
+            self.commands += 1
+            self.sum_accel += cmd.acceleration
+        self.tick += 1
+        if self.tick < self.p.ticks:
+            return [("ego", self._ego())]
+        last = self.episode + 1 >= self.p.episodes
+        out: Outputs = [("episode", EpisodeEvent(header=self._header(), kind="end", reason="time_limit",
+                                                 seed=self.episode, last=last))]
+        if last:
+            self.done = True
+            return out
+        self.episode += 1
+        self.tick = 0
+        return out + self.start()
+
+    @property
+    def finished(self) -> bool:
+        return self.done
+
+    def counters(self) -> dict[str, int]:
+        return {"commands": self.commands}
+
+    def close(self) -> None:
+        print(f"ticker: {self.commands} commands over {self.episode + 1} episode(s)", flush=True)
+
+
+NODE = TickerNode

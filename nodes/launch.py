@@ -1,0 +1,56 @@
+"""`launch FILE.yaml [name:=value ...]`: start a stack of nodes, each in its own process."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from nodes.runtime.launchfile import LaunchError, load_plan, parse_overrides
+
+
+def describe(plan_file: str) -> str:
+    import yaml
+
+    from nodes.runtime.launchfile import resolve_path
+
+    data = yaml.safe_load(resolve_path(plan_file).read_text()) or {}
+    lines = [f"{plan_file}: {data.get('description', '')}", "args:"]
+    for name, decl in (data.get("args") or {}).items():
+        decl = decl if isinstance(decl, dict) else {"default": decl}
+        choices = f" (one of {decl['choices']})" if "choices" in decl else ""
+        lines.append(f"  {name}:={decl.get('default')!r:<10} {decl.get('doc', '')}{choices}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="launch",
+        description="Start every node of a launch file as its own process, wait until all are ready, "
+        "supervise them, and stop them all on Ctrl-C. Files are looked up as given, then in the "
+        "package's launch/ folder (e.g. `launch full_stack.yaml episodes:=5 perception:=gt`).",
+    )
+    parser.add_argument("file", help="launch file (YAML)")
+    parser.add_argument("overrides", nargs="*", metavar="name:=value", help="override a launch arg")
+    parser.add_argument("--show-args", action="store_true", help="list the file's args and exit")
+    parser.add_argument("--check", action="store_true", help="validate the file and exit without starting")
+    args = parser.parse_args(argv)
+    try:
+        if args.show_args:
+            print(describe(args.file))
+            return 0
+        plan = load_plan(args.file, parse_overrides(args.overrides))
+    except (LaunchError, ValueError) as exc:
+        print(f"launch: error: {exc}", file=sys.stderr)
+        return 2
+    if args.check:
+        print(f"{plan.file}: OK, {len(plan.nodes)} nodes: {', '.join(n.name for n in plan.nodes)}")
+        for w in plan.warnings:
+            print(f"warning: {w}")
+        return 0
+    from nodes.runtime.supervisor import Supervisor
+
+    return Supervisor(plan).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

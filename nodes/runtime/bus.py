@@ -1,0 +1,141 @@
+"""ZeroMQ transport: typed publishers and subscribers, endpoints, and the slow-joiner barrier.
+
+Each (publishing node, topic) pair has its own endpoint, bound by the publisher with an XPUB socket.
+Subscribers connect to every publisher of the topics they read. Because an XPUB socket sees each
+subscription arrive, a publisher can wait until all the subscribers the launch file expects are
+attached before the first message goes out: nothing is lost at start-up, and no sleep is involved.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from collections import Counter
+from typing import Any
+
+import zmq
+
+from msgs import DecodeError, Message, decode, encode
+
+log = logging.getLogger(__name__)
+
+LOCKSTEP_HWM = 0  # unbounded queues in lockstep: the loop itself bounds what is in flight
+REALTIME_HWM = 16  # [messages] a slow real-time reader loses old messages, never blocks the writer
+COPY_THRESHOLD = 64 * 1024  # [bytes] frames larger than this are sent zero-copy
+
+
+def ipc_root() -> str:
+    """Per-user directory for ipc:// endpoints (kept short: ipc paths are limited to ~100 bytes)."""
+    root = os.path.join(tempfile.gettempdir(), f"drivestack-{os.getuid()}")
+    os.makedirs(root, mode=0o700, exist_ok=True)
+    return root
+
+
+def topic_slug(topic: str) -> str:
+    return topic.strip("/").replace("/", ".") or "root"
+
+
+def ipc_endpoint(namespace_dir: str, node: str, topic: str) -> str:
+    return f"ipc://{namespace_dir}/{node}@{topic_slug(topic)}"
+
+
+class Publisher:
+    """Publishes one topic's typed messages from one node."""
+
+    def __init__(self, ctx: zmq.Context, endpoint: str, topic: str, kind: type[Message], lockstep: bool) -> None:
+        self.topic = topic
+        self.kind = kind
+        self.endpoint = endpoint
+        self.sock = ctx.socket(zmq.XPUB)
+        self.sock.setsockopt(zmq.XPUB_VERBOSE, 1)  # report every subscription, duplicates included
+        self.sock.setsockopt(zmq.SNDHWM, LOCKSTEP_HWM if lockstep else REALTIME_HWM)
+        self.sock.setsockopt(zmq.LINGER, 2000)
+        try:
+            self.sock.bind(endpoint)
+        except zmq.ZMQError as exc:
+            self.sock.close(0)
+            raise OSError(f"cannot bind {endpoint} for {topic}: {exc}") from None
+        self.subscriptions = 0
+        self.sent = 0
+
+    def drain_subscriptions(self) -> None:
+        while self.sock.poll(0):
+            frame = self.sock.recv()
+            if frame[:1] == b"\x01":
+                self.subscriptions += 1
+            elif frame[:1] == b"\x00":
+                self.subscriptions -= 1
+
+    def wait_for_subscribers(self, count: int, timeout_s: float) -> bool:
+        """Block until `count` subscribers are attached (True), or the timeout passes (False)."""
+        deadline = time.monotonic() + timeout_s
+        self.drain_subscriptions()
+        while self.subscriptions < count:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if self.sock.poll(int(min(left, 0.1) * 1000)):
+                self.drain_subscriptions()
+        return True
+
+    def publish(self, msg: Message) -> None:
+        if not isinstance(msg, self.kind):
+            raise TypeError(f"{self.topic} carries {self.kind.__name__}, not {type(msg).__name__}")
+        frames = encode(self.topic, msg)
+        self.sock.send_multipart(frames, copy=len(frames) < 3 or len(frames[2]) < COPY_THRESHOLD)
+        self.sent += 1
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class Subscriber:
+    """One SUB socket reading several topics, each validated against its expected type."""
+
+    def __init__(self, ctx: zmq.Context, lockstep: bool) -> None:
+        self.sock = ctx.socket(zmq.SUB)
+        self.sock.setsockopt(zmq.RCVHWM, LOCKSTEP_HWM if lockstep else REALTIME_HWM)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.types: dict[str, type[Message]] = {}
+        self.rejected: Counter[str] = Counter()
+        self.received = 0
+
+    def add(self, topic: str, kind: type[Message], endpoints: list[str]) -> None:
+        self.types[topic] = kind
+        self.sock.setsockopt(zmq.SUBSCRIBE, topic.encode())
+        for endpoint in endpoints:
+            self.sock.connect(endpoint)
+
+    def recv(self, timeout_ms: int) -> tuple[str, Message] | None:
+        """The next valid message, or None on timeout or on a rejected message (logged and counted)."""
+        if not self.sock.poll(timeout_ms):
+            return None
+        frames = self.sock.recv_multipart(copy=False)
+        return self.check(frames)
+
+    def check(self, frames: list[Any]) -> tuple[str, Message] | None:
+        raw_topic = bytes(frames[0].buffer if hasattr(frames[0], "buffer") else frames[0])
+        topic = raw_topic.decode(errors="replace")
+        kind = self.types.get(topic)
+        if kind is None:
+            self._reject("unexpected_topic", f"message on unsubscribed topic {topic!r}")
+            return None
+        try:
+            buffers = [f.buffer if hasattr(f, "buffer") else f for f in frames]
+            _, msg = decode(buffers, kind)
+        except DecodeError as exc:
+            self._reject(exc.reason, str(exc))
+            return None
+        self.received += 1
+        return topic, msg
+
+    def _reject(self, reason: str, detail: str) -> None:
+        self.rejected[reason] += 1
+        total = sum(self.rejected.values())
+        if total <= 10 or total % 1000 == 0:  # log, but do not let a flood of garbage flood the log
+            log.warning("rejected message (%s, %d so far): %s", reason, total, detail)
+
+    def close(self) -> None:
+        self.sock.close()

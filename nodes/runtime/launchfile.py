@@ -1,0 +1,380 @@
+"""Launch files: parse, substitute args, include, and validate everything before a process starts.
+
+A launch file is YAML:
+
+    description: one line saying what this stack is
+    mode: lockstep            # or realtime; may be $(arg mode)
+    args:                     # overridable from the command line as name:=value
+      episodes: {default: 3, doc: number of episodes}
+      perception: {default: cnn, choices: [cnn, gt]}
+    include:                  # other launch files, resolved relative to this one
+      - {file: other.yaml, args: {episodes: $(arg episodes)}}
+    nodes:
+      - name: sim             # unique in the whole launch
+        module: sim.node      # a module exporting its Node subclass as NODE
+        params: {episodes: $(arg episodes)}
+        remap: {/sim/ego: /other/ego}   # default topic -> topic used here
+        required: true        # its death stops the stack (default false)
+        respawn: false        # restart it when it dies (default false)
+        if: $(arg record)     # start it only when true (also `unless`)
+
+`$(arg NAME)` alone keeps the arg's type; inside a longer string it is interpolated as text.
+Every mistake is a LaunchError naming the file, the node and the field.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from msgs.registry import TOPICS
+from nodes.runtime.node import Node, Params, make_params
+from nodes.runtime.spec import load_node_class
+
+LAUNCH_DIR = Path(__file__).resolve().parents[2] / "launch"
+TOP_KEYS = {"description", "mode", "args", "include", "nodes", "stall_timeout_s"}
+NODE_KEYS = {"name", "module", "params", "remap", "required", "respawn", "if", "unless", "host"}
+ARG_KEYS = {"default", "doc", "choices"}
+MODES = ("lockstep", "realtime")
+_ARG_RE = re.compile(r"\$\(arg ([A-Za-z_][A-Za-z0-9_]*)\)")
+
+
+class LaunchError(ValueError):
+    def __init__(self, file: str | Path, message: str, node: str | None = None, fieldname: str | None = None):
+        where = str(file)
+        if node:
+            where += f": node '{node}'"
+        if fieldname:
+            where += f": {fieldname}"
+        super().__init__(f"{where}: {message}")
+        self.file, self.node, self.field = str(file), node, fieldname
+
+
+@dataclass
+class PlannedNode:
+    name: str
+    module: str
+    node_cls: type[Node]
+    params: Params
+    raw_params: dict[str, Any]
+    inputs: dict[str, str]  # port -> topic (after remaps)
+    outputs: dict[str, str]
+    input_types: dict[str, str]  # port -> message type name
+    output_types: dict[str, str]
+    required: bool = False
+    respawn: bool = False
+    host: str | None = None
+    file: str = ""
+
+
+@dataclass
+class LaunchPlan:
+    file: Path
+    args: dict[str, Any]
+    mode: str
+    nodes: list[PlannedNode]
+    description: str = ""
+    stall_timeout_s: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    def node(self, name: str) -> PlannedNode:
+        return next(n for n in self.nodes if n.name == name)
+
+    def publishers(self, topic: str) -> list[PlannedNode]:
+        return [n for n in self.nodes if topic in n.outputs.values()]
+
+    def subscribers(self, topic: str) -> list[PlannedNode]:
+        return [n for n in self.nodes if topic in n.inputs.values()]
+
+    def topics(self) -> dict[str, str]:
+        """topic -> type name, for every topic some node publishes."""
+        out: dict[str, str] = {}
+        for n in self.nodes:
+            for port, topic in n.outputs.items():
+                out[topic] = n.output_types[port]
+        return out
+
+
+def resolve_path(name: str | Path, relative_to: Path | None = None) -> Path:
+    """A launch file by path, relative to an including file, or by name in the package's launch/."""
+    candidates = [Path(name)]
+    if relative_to is not None:
+        candidates.insert(0, relative_to.parent / name)
+    candidates.append(LAUNCH_DIR / name)
+    for path in candidates:
+        if path.is_file():
+            return path.resolve()
+    tried = ", ".join(str(p) for p in candidates)
+    raise LaunchError(name, f"no such launch file (looked in: {tried})")
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """`name:=value` pairs -> typed values (YAML scalars: 3 -> int, true -> bool, cnn -> str)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition(":=")
+        if not sep or not name:
+            raise ValueError(f"argument {item!r} is not of the form name:=value")
+        out[name] = _scalar(value)
+    return out
+
+
+def _scalar(text: str) -> Any:
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return text if value is None or isinstance(value, dict | list) else value
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _load_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise LaunchError(path, f"not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise LaunchError(path, "a launch file is a mapping with `nodes:` (and optionally args, include)")
+    unknown = set(data) - TOP_KEYS
+    if unknown:
+        raise LaunchError(path, f"unknown key(s) {sorted(unknown)}; allowed: {sorted(TOP_KEYS)}")
+    return data
+
+
+def _substitute(value: Any, args: dict[str, Any], path: Path, node: str | None, fieldname: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _substitute(v, args, path, node, f"{fieldname}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, args, path, node, f"{fieldname}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str) or "$(" not in value:
+        return value
+
+    def lookup(name: str) -> Any:
+        if name not in args:
+            raise LaunchError(path, f"$(arg {name}) names no declared arg; declared: {sorted(args)}",
+                              node, fieldname)
+        return args[name]
+
+    whole = _ARG_RE.fullmatch(value.strip())
+    if whole:
+        return lookup(whole.group(1))
+    text = _ARG_RE.sub(lambda m: str(lookup(m.group(1))), value)
+    if "$(" in text:
+        raise LaunchError(path, f"unknown substitution in {value!r}; only $(arg NAME) is supported",
+                          node, fieldname)
+    return text
+
+
+def _resolve_args(path: Path, declared: Any, given: dict[str, Any], strict: bool) -> dict[str, Any]:
+    if declared is None:
+        declared = {}
+    if not isinstance(declared, dict):
+        raise LaunchError(path, "must map each arg name to {default, doc, choices}", fieldname="args")
+    args: dict[str, Any] = {}
+    for name, decl in declared.items():
+        if not isinstance(decl, dict):
+            decl = {"default": decl}
+        unknown = set(decl) - ARG_KEYS
+        if unknown:
+            raise LaunchError(path, f"unknown key(s) {sorted(unknown)}", fieldname=f"args.{name}")
+        value = given.get(name, decl.get("default"))
+        if value is None:
+            raise LaunchError(path, "has no default: give it as " + f"{name}:=VALUE", fieldname=f"args.{name}")
+        choices = decl.get("choices")
+        if choices is not None and value not in choices:
+            raise LaunchError(path, f"{value!r} is not one of {choices}", fieldname=f"args.{name}")
+        default = decl.get("default")
+        if default is not None and not _same_kind(value, default):
+            raise LaunchError(path, f"{value!r} is a {type(value).__name__}, expected a {type(default).__name__}",
+                              fieldname=f"args.{name}")
+        args[name] = value
+    if strict:
+        unknown = set(given) - set(args)
+        if unknown:
+            raise LaunchError(path, f"unknown arg(s) {sorted(unknown)}; this file takes: {sorted(args)}")
+    return args
+
+
+def _same_kind(value: Any, default: Any) -> bool:
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, float):
+        return isinstance(value, int | float)
+    return isinstance(value, type(default))
+
+
+def _plan_node(path: Path, entry: Any, args: dict[str, Any], index: int) -> PlannedNode | None:
+    if not isinstance(entry, dict):
+        raise LaunchError(path, "each node is a mapping with at least name and module", fieldname=f"nodes[{index}]")
+    name = entry.get("name")
+    if not isinstance(name, str) or not name:
+        raise LaunchError(path, "every node needs a `name`", fieldname=f"nodes[{index}].name")
+    unknown = set(entry) - NODE_KEYS
+    if unknown:
+        raise LaunchError(path, f"unknown key(s) {sorted(unknown)}; allowed: {sorted(NODE_KEYS)}", name)
+    entry = _substitute(entry, args, path, name, "")
+    if "if" in entry and not _truthy(entry["if"], path, name, "if"):
+        return None
+    if "unless" in entry and _truthy(entry["unless"], path, name, "unless"):
+        return None
+    module = entry.get("module")
+    if not isinstance(module, str):
+        raise LaunchError(path, "`module` (a Python module exporting NODE) is required", name, "module")
+    try:
+        node_cls = load_node_class(module)
+    except ValueError as exc:
+        raise LaunchError(path, str(exc), name, "module") from None
+    raw_params = entry.get("params") or {}
+    if not isinstance(raw_params, dict):
+        raise LaunchError(path, "must be a mapping of param name to value", name, "params")
+    try:
+        params = make_params(node_cls, raw_params)
+        node_cls.check(params)
+    except ValueError as exc:
+        raise LaunchError(path, _param_message(exc, node_cls), name, _param_field(exc)) from None
+    remap = entry.get("remap") or {}
+    if not isinstance(remap, dict):
+        raise LaunchError(path, "must map a default topic to the topic used here", name, "remap")
+    ins, outs = node_cls.input_ports(params), node_cls.output_ports(params)
+    known = set(ins.values()) | set(outs.values())
+    for src in remap:
+        if src not in known:
+            raise LaunchError(path, f"{src!r} is not a topic of this node; its topics: {sorted(known)}",
+                              name, f"remap.{src}")
+    flags = {}
+    for key in ("required", "respawn"):
+        value = entry.get(key, False)
+        if not isinstance(value, bool):
+            raise LaunchError(path, f"must be true or false, got {value!r}", name, key)
+        flags[key] = value
+    return PlannedNode(
+        name=name, module=module, node_cls=node_cls, params=params, raw_params=raw_params,
+        inputs={p: remap.get(t, t) for p, t in ins.items()},
+        outputs={p: remap.get(t, t) for p, t in outs.items()},
+        input_types={p: _type_name(t) for p, t in ins.items()},
+        output_types={p: _type_name(t) for p, t in outs.items()},
+        required=flags["required"], respawn=flags["respawn"], host=entry.get("host"), file=str(path),
+    )
+
+
+def _type_name(topic: str) -> str:
+    return TOPICS[topic].type.__name__
+
+
+def _truthy(value: Any, path: Path, node: str, fieldname: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise LaunchError(path, f"must be true or false, got {value!r}", node, fieldname)
+
+
+def _param_field(exc: ValueError) -> str:
+    match = re.search(r"at `\$\.([^`]+)`", str(exc))
+    if match:
+        return f"params.{match.group(1)}"
+    match = re.search(r"unknown field `([^`]+)`", str(exc))
+    return f"params.{match.group(1)}" if match else "params"
+
+
+def _param_message(exc: ValueError, node_cls: type[Node]) -> str:
+    text = str(exc).removeprefix(f"{node_cls.__name__} params: ")
+    if "unknown field" in text.lower():
+        fields = sorted(node_cls.Params.__struct_fields__)
+        text += f"; {node_cls.__name__} takes: {', '.join(fields)}"
+    return text
+
+
+def load_plan(file: str | Path, overrides: dict[str, Any] | None = None) -> LaunchPlan:
+    """Parse, substitute, include and validate a launch file. Raises LaunchError."""
+    path = resolve_path(file)
+    plan = _load(path, overrides or {}, strict=True, seen=())
+    _check_graph(plan)
+    return plan
+
+
+def _load(path: Path, given: dict[str, Any], strict: bool, seen: tuple[Path, ...]) -> LaunchPlan:
+    if path in seen:
+        raise LaunchError(path, "includes itself (through " + " -> ".join(map(str, seen)) + ")")
+    data = _load_yaml(path)
+    args = _resolve_args(path, data.get("args"), given, strict)
+    mode = _substitute(data.get("mode", "lockstep"), args, path, None, "mode")
+    if mode not in MODES:
+        raise LaunchError(path, f"{mode!r} is not one of {list(MODES)}", fieldname="mode")
+    stall = _substitute(data.get("stall_timeout_s", 0.0), args, path, None, "stall_timeout_s")
+    if not isinstance(stall, int | float) or stall < 0:
+        raise LaunchError(path, f"must be a number of seconds >= 0, got {stall!r}", fieldname="stall_timeout_s")
+    nodes: list[PlannedNode] = []
+    for i, inc in enumerate(data.get("include") or []):
+        if not isinstance(inc, dict) or "file" not in inc:
+            raise LaunchError(path, "each include is {file: PATH, args: {...}}", fieldname=f"include[{i}]")
+        inc = _substitute(inc, args, path, None, f"include[{i}]")
+        try:
+            child = resolve_path(inc["file"], path)
+        except LaunchError as exc:
+            raise LaunchError(path, str(exc), fieldname=f"include[{i}].file") from None
+        nodes += _load(child, inc.get("args") or {}, strict=True, seen=seen + (path,)).nodes
+    entries = data.get("nodes") or []
+    if not isinstance(entries, list):
+        raise LaunchError(path, "must be a list of nodes", fieldname="nodes")
+    for i, entry in enumerate(entries):
+        planned = _plan_node(path, entry, args, i)
+        if planned is None:
+            continue
+        if any(n.name == planned.name for n in nodes):
+            raise LaunchError(path, "duplicate node name: names must be unique in a launch", planned.name, "name")
+        nodes.append(planned)
+    return LaunchPlan(file=path, args=args, mode=mode, nodes=nodes, description=data.get("description", ""),
+                      stall_timeout_s=float(stall))
+
+
+def _check_graph(plan: LaunchPlan) -> None:
+    if not plan.nodes:
+        raise LaunchError(plan.file, "starts no node (check `nodes:` and any `if:`)", fieldname="nodes")
+    published: dict[str, tuple[PlannedNode, str]] = {}
+    for n in plan.nodes:
+        for port, topic in n.outputs.items():
+            if topic == "/diagnostics":
+                continue
+            if topic in published:
+                other = published[topic][0]
+                raise LaunchError(n.file, f"{topic} is already published by node '{other.name}'; "
+                                  "remap one of them", n.name, f"outputs.{port}")
+            published[topic] = (n, n.output_types[port])
+    for n in plan.nodes:
+        for port, topic in n.inputs.items():
+            if topic not in published:
+                if topic != "/diagnostics":
+                    plan.warnings.append(f"node '{n.name}' subscribes to {topic}, which no node here publishes")
+                continue
+            pub, pub_type = published[topic]
+            if pub_type != n.input_types[port]:
+                raise LaunchError(
+                    n.file, f"subscribes to {topic} as {n.input_types[port]}, but node '{pub.name}' "
+                    f"publishes it as {pub_type}", n.name, f"inputs.{port}")
+
+
+def namespace_id() -> str:
+    return f"{os.getpid():x}{os.urandom(3).hex()}"

@@ -1,0 +1,245 @@
+"""Runs one node as its own process: `python -m nodes.runtime.runner --spec FILE.json`.
+
+The runner binds the node's ports to ZeroMQ, waits at the start-up barrier, schedules `step` in lockstep
+or real-time mode, publishes a heartbeat on /diagnostics, and exits cleanly on SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import logging
+import os
+import signal
+import sys
+import time
+from collections import Counter
+
+import msgspec
+import numpy as np
+import zmq
+
+from msgs import Diagnostics, Message
+from msgs.registry import TYPES_BY_NAME
+from nodes.runtime.bus import Publisher, Subscriber
+from nodes.runtime.inbox import LockstepInbox
+from nodes.runtime.node import Node, Outputs, make_params
+from nodes.runtime.spec import NodeSpec, load_node_class
+
+log = logging.getLogger("drivestack.runner")
+
+HEARTBEAT_PERIOD_S = 1.0  # [s] wall time between /diagnostics messages
+POLL_MS = 20  # [ms] longest wait for input before housekeeping
+
+
+class StartupError(RuntimeError):
+    pass
+
+
+class NodeRunner:
+    def __init__(self, spec: NodeSpec, node: Node) -> None:
+        self.spec = spec
+        self.node = node
+        self.lockstep = spec.mode == "lockstep"
+        self.ctx = zmq.Context()
+        self.stop_requested = False
+        self.counters: Counter[str] = Counter()
+        self.step_times_us: list[float] = []
+        self.pubs = {
+            port: Publisher(self.ctx, out.endpoint, out.topic, TYPES_BY_NAME[out.type], self.lockstep)
+            for port, out in spec.outputs.items()
+        }
+        self.diag = (
+            Publisher(self.ctx, spec.diagnostics.endpoint, spec.diagnostics.topic, Diagnostics, False)
+            if spec.diagnostics else None
+        )
+        self.sub = Subscriber(self.ctx, self.lockstep)
+        self.ports_of_topic: dict[str, list[str]] = {}
+        for port, inp in spec.inputs.items():
+            if inp.topic not in self.ports_of_topic:  # one subscription per topic, however many ports read it
+                self.sub.add(inp.topic, TYPES_BY_NAME[inp.type], inp.endpoints)
+            self.ports_of_topic.setdefault(inp.topic, []).append(port)
+        self.tick_ports = tuple(p for p, i in spec.inputs.items() if i.per_tick)
+        self.inbox = LockstepInbox(self.tick_ports)
+        self.latest: dict[str, Message | None] = {port: None for port in spec.inputs}
+        self.episode = -1
+        self.stall_since: float | None = None
+
+    # -- start-up ---------------------------------------------------------------------------------
+    def barrier(self) -> None:
+        for out in list(self.pubs.values()) + ([self.diag] if self.diag else []):
+            expected = self._expected_subscribers(out.topic)
+            if not out.wait_for_subscribers(expected, self.spec.ready_timeout_s):
+                raise StartupError(
+                    f"{out.topic}: {out.subscriptions} of {expected} subscribers attached after "
+                    f"{self.spec.ready_timeout_s:.0f} s"
+                )
+        if self.spec.control:
+            self._handshake(self.spec.control)
+
+    def _expected_subscribers(self, topic: str) -> int:
+        if self.diag is not None and topic == self.diag.topic:
+            return self.spec.diagnostics.subscribers if self.spec.diagnostics else 0
+        for out in self.spec.outputs.values():
+            if out.topic == topic:
+                return out.subscribers
+        return 0
+
+    def _handshake(self, endpoint: str) -> None:
+        req = self.ctx.socket(zmq.DEALER)
+        req.setsockopt(zmq.LINGER, 0)
+        req.connect(endpoint)
+        req.send_multipart([b"ready", self.spec.name.encode(), str(os.getpid()).encode()])
+        deadline = time.monotonic() + self.spec.ready_timeout_s
+        while not self.stop_requested:
+            if req.poll(100):
+                reply = req.recv_multipart()
+                if reply[0] == b"go":
+                    break
+            if time.monotonic() > deadline:
+                raise StartupError(f"no go from the launcher at {endpoint} in {self.spec.ready_timeout_s} s")
+        req.close()
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def publish(self, outputs: Outputs) -> None:
+        for port, msg in outputs:
+            self.pubs[port].publish(msg)
+
+    def run(self) -> None:
+        self.heartbeat("ok")
+        next_beat = time.monotonic() + HEARTBEAT_PERIOD_S
+        self.publish(self.node.start())
+        period = self.node.realtime_period() if not self.lockstep else None
+        next_tick = time.monotonic() + period if period else None
+        while not self.stop_requested and not self.node.finished:
+            timeout = POLL_MS
+            if next_tick is not None:
+                timeout = max(0, min(POLL_MS, int((next_tick - time.monotonic()) * 1000)))
+            item = self.sub.recv(timeout)
+            if item is not None:
+                self.on_message(*item)
+            now = time.monotonic()
+            if next_tick is not None and now >= next_tick:
+                self.run_step(dict(self.latest))
+                next_tick += period
+                if now - next_tick > period:  # fell behind: count it and do not try to catch up
+                    self.counters["deadline_misses"] += 1
+                    next_tick = now + period
+            if self.lockstep and self.spec.stall_timeout_s > 0:
+                self.check_stall(now)
+            if now >= next_beat:
+                self.heartbeat("ok")
+                next_beat = now + HEARTBEAT_PERIOD_S
+        self.heartbeat("stopping")
+
+    def on_message(self, topic: str, msg: Message) -> None:
+        for port in self.ports_of_topic[topic]:
+            self.latest[port] = msg
+            if port not in self.tick_ports:
+                self.node.on_message(port, msg)
+            elif self.lockstep:
+                self.inbox.put(port, msg)
+            elif port == self.node.trigger:
+                self.run_step(dict(self.latest))
+        if self.lockstep:
+            for _key, inputs in self.inbox.ready():
+                self.run_step(inputs)
+            self.stall_since = None if self.inbox.oldest_incomplete() is None else self.stall_since
+
+    def check_stall(self, now: float) -> None:
+        if self.inbox.oldest_incomplete() is None:
+            self.stall_since = None
+            return
+        if self.stall_since is None:
+            self.stall_since = now
+        elif now - self.stall_since > self.spec.stall_timeout_s:
+            forced = self.inbox.force_oldest()
+            if forced:
+                self.counters["stalled_ticks"] += 1
+                self.run_step(forced[1])
+            self.stall_since = now
+
+    def run_step(self, inputs: dict[str, Message | None]) -> None:
+        episode = next((m.header.episode for m in inputs.values() if m is not None), self.episode)
+        if episode != self.episode:
+            self.node.reset(episode)
+            self.episode = episode
+        t0 = time.perf_counter()
+        outputs = self.node.step(inputs)
+        self.step_times_us.append((time.perf_counter() - t0) * 1e6)
+        self.counters["ticks"] += 1
+        self.publish(outputs)
+
+    def heartbeat(self, status: str) -> None:
+        if self.diag is None:
+            return
+        counters = dict(self.counters)
+        counters.update({f"rejected_{k}": v for k, v in self.sub.rejected.items()})
+        counters["rejected_messages"] = sum(self.sub.rejected.values())
+        counters["late_messages"] = self.inbox.dropped_late
+        counters.update(self.node.counters())
+        values: dict[str, float] = {}
+        if self.step_times_us:
+            recent = np.asarray(self.step_times_us[-1000:])
+            values = {"step_p50_us": float(np.percentile(recent, 50)), "step_p99_us": float(np.percentile(recent, 99))}
+            del self.step_times_us[:-1000]
+        self.diag.publish(Diagnostics(node=self.spec.name, status=status, pid=os.getpid(),
+                                      wall_time_ns=time.time_ns(), counters=counters, values=values))
+
+    def close(self) -> None:
+        self.node.close()
+        for pub in self.pubs.values():
+            pub.close()
+        if self.diag:
+            self.diag.close()
+        self.sub.close()
+        self.ctx.term()
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGTERM this process when the launcher dies, so no node is ever orphaned."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run one drivestack node process from a resolved spec.")
+    parser.add_argument("--spec", required=True, help="path of the node spec (JSON), written by `launch`")
+    args = parser.parse_args(argv)
+    _die_with_parent()
+    with open(args.spec, "rb") as f:
+        spec = msgspec.json.decode(f.read(), type=NodeSpec)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stdout)
+    runner: NodeRunner | None = None
+
+    def request_stop(signum: int, _frame: object) -> None:
+        if runner is not None:
+            runner.stop_requested = True
+        else:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        node_cls = load_node_class(spec.module)
+        node = node_cls(make_params(node_cls, spec.params))
+        runner = NodeRunner(spec, node)
+        runner.barrier()
+        if not runner.stop_requested:
+            runner.run()
+    except KeyboardInterrupt:
+        return 0
+    except (StartupError, ValueError, OSError) as exc:
+        log.error("%s: %s", spec.name, exc)
+        return 2
+    finally:
+        if runner is not None:
+            runner.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,352 @@
+"""Starts a launch plan's nodes as processes, holds the start-up barrier, supervises, stops cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+import msgspec
+import zmq
+
+from msgs import EgoState, EpisodeEvent
+from msgs.codec import DecodeError, decode
+from nodes.runtime.bus import ipc_endpoint, ipc_root
+from nodes.runtime.launchfile import LaunchPlan, PlannedNode, namespace_id
+from nodes.runtime.spec import InputSpec, NodeSpec, OutputSpec
+from sim.summary import HEADER, SummaryBook
+
+GRACE_S = 3.0  # [s] between SIGINT and SIGKILL at shutdown
+LAST_LINES = 20  # lines of a node's output kept to show when it dies
+LAUNCHER = "launch"  # subscriber name of the launcher itself (episode summaries)
+
+
+def make_run_dir(base: Path | None = None) -> Path:
+    """`runs/<timestamp>/` under the current directory (never inside the installed package)."""
+    root = (base or Path.cwd()) / "runs"
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    for n in range(1000):
+        path = root / (stamp if n == 0 else f"{stamp}-{n}")
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"cannot create a run directory under {root}")
+
+
+@dataclass
+class Graph:
+    """Endpoints of every (publisher, topic) and who must be attached before the first message."""
+
+    namespace_dir: str
+    endpoints: dict[str, dict[str, str]] = field(default_factory=dict)  # topic -> node -> endpoint
+    types: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"namespace_dir": self.namespace_dir, "endpoints": self.endpoints, "types": self.types}
+
+
+def build_specs(plan: LaunchPlan, namespace_dir: str, run_dir: Path,
+                extra_subscribers: dict[str, int]) -> tuple[dict[str, NodeSpec], Graph]:
+    graph = Graph(namespace_dir)
+    for n in plan.nodes:
+        for port, topic in list(n.outputs.items()) + [("diagnostics", "/diagnostics")]:
+            graph.endpoints.setdefault(topic, {})[n.name] = ipc_endpoint(namespace_dir, n.name, topic)
+            graph.types[topic] = n.output_types.get(port, "Diagnostics")
+
+    def subscriber_count(topic: str) -> int:
+        return sum(topic in n.inputs.values() for n in plan.nodes) + extra_subscribers.get(topic, 0)
+
+    specs: dict[str, NodeSpec] = {}
+    for n in plan.nodes:
+        inputs = {
+            port: InputSpec(topic=topic, type=n.input_types[port],
+                            endpoints=sorted(graph.endpoints.get(topic, {}).values()),
+                            per_tick=_per_tick(n, port))
+            for port, topic in n.inputs.items()
+        }
+        outputs = {
+            port: OutputSpec(topic=topic, type=n.output_types[port], endpoint=graph.endpoints[topic][n.name],
+                             subscribers=subscriber_count(topic))
+            for port, topic in n.outputs.items()
+        }
+        diag = OutputSpec(topic="/diagnostics", type="Diagnostics",
+                          endpoint=graph.endpoints["/diagnostics"][n.name],
+                          subscribers=subscriber_count("/diagnostics"))
+        specs[n.name] = NodeSpec(
+            name=n.name, module=n.module, params=n.raw_params, mode=plan.mode, inputs=inputs, outputs=outputs,
+            diagnostics=diag, control=f"ipc://{namespace_dir}/control", stall_timeout_s=plan.stall_timeout_s,
+            run_dir=str(run_dir),
+        )
+    return specs, graph
+
+
+def _per_tick(n: PlannedNode, port: str) -> bool:
+    from msgs.registry import TOPICS
+
+    default_topic = n.node_cls.input_ports(n.params)[port]
+    return TOPICS[default_topic].per_tick
+
+
+class Child:
+    def __init__(self, name: str, spec_path: Path, planned: PlannedNode, out: TextIO, lock: threading.Lock,
+                 colour: str) -> None:
+        self.name, self.spec_path, self.planned = name, spec_path, planned
+        self.out, self.lock, self.colour = out, lock, colour
+        self.last_lines: deque[str] = deque(maxlen=LAST_LINES)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.ready = False
+        self.restarts = 0
+        self.reader: threading.Thread | None = None
+        self.identity = b""
+
+    def start(self) -> None:
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "nodes.runtime.runner", "--spec", str(self.spec_path)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            start_new_session=True,  # Ctrl-C reaches the launcher only; it stops the nodes in order
+        )
+        self.ready = False
+        self.reader = threading.Thread(target=self._pump, args=(self.proc,), daemon=True)
+        self.reader.start()
+
+    def _pump(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = raw.decode(errors="replace").rstrip()
+            self.last_lines.append(line)
+            with self.lock:
+                prefix = f"{self.colour}[{self.name}]\033[0m" if self.colour else f"[{self.name}]"
+                self.out.write(f"{prefix} {line}\n")
+                self.out.flush()
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def poll(self) -> int | None:
+        return None if self.proc is None else self.proc.poll()
+
+    def signal(self, sig: int) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def wait_output(self) -> None:
+        if self.reader is not None:
+            self.reader.join(timeout=1.0)
+
+
+COLOURS = ["\033[36m", "\033[32m", "\033[33m", "\033[35m", "\033[34m", "\033[31m", "\033[96m", "\033[92m"]
+
+
+class Supervisor:
+    """Runs a plan. `run()` returns the process exit code: 0 done, 1 a node failed, 130 interrupted."""
+
+    def __init__(self, plan: LaunchPlan, run_dir: Path | None = None, out: TextIO | None = None,
+                 ready_timeout_s: float = 60.0) -> None:
+        self.plan = plan
+        self.out = out or sys.stdout
+        self.run_dir = run_dir or make_run_dir()
+        self.namespace_dir = os.path.join(ipc_root(), namespace_id())
+        os.makedirs(self.namespace_dir, mode=0o700)
+        self.ready_timeout_s = ready_timeout_s
+        self.lock = threading.Lock()
+        self.stop_reason: str | None = None
+        self.summaries = SummaryBook()
+        self.watch = [t for t in ("/sim/ego", "/sim/episode") if plan.publishers(t)]
+        specs, self.graph = build_specs(plan, self.namespace_dir, self.run_dir,
+                                        {t: 1 for t in self.watch})
+        colour = self.out.isatty() and not os.environ.get("NO_COLOR")
+        self.children: dict[str, Child] = {}
+        for i, (name, spec) in enumerate(specs.items()):
+            path = Path(self.namespace_dir) / f"{name}.json"
+            path.write_bytes(msgspec.json.encode(spec))
+            self.children[name] = Child(name, path, plan.node(name), self.out, self.lock,
+                                        COLOURS[i % len(COLOURS)] if colour else "")
+        self._write_run_files()
+
+    def _write_run_files(self) -> None:
+        info = {
+            "launch_file": str(self.plan.file), "args": self.plan.args, "mode": self.plan.mode,
+            "run_dir": str(self.run_dir.resolve()), "pid": os.getpid(), **self.graph.to_json(),
+            "nodes": {n.name: {"module": n.module, "params": n.raw_params, "inputs": n.inputs,
+                               "outputs": n.outputs} for n in self.plan.nodes},
+        }
+        text = json.dumps(info, indent=2, default=str)
+        (self.run_dir / "launch.json").write_text(text)
+        Path(self.namespace_dir, "graph.json").write_text(text)
+        latest = Path(ipc_root()) / "latest"
+        tmp = Path(ipc_root()) / f".latest-{os.getpid()}"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(self.namespace_dir)
+        tmp.replace(latest)
+
+    def say(self, text: str) -> None:
+        with self.lock:
+            self.out.write(f"[launch] {text}\n")
+            self.out.flush()
+
+    # -- main ---------------------------------------------------------------------------------------
+    def run(self) -> int:
+        ctx = zmq.Context()
+        control = ctx.socket(zmq.ROUTER)
+        control.setsockopt(zmq.LINGER, 0)
+        control.bind(f"ipc://{self.namespace_dir}/control")
+        watch = ctx.socket(zmq.SUB)
+        watch.setsockopt(zmq.RCVHWM, 0)
+        watch.setsockopt(zmq.LINGER, 0)
+        for topic in self.watch:
+            watch.setsockopt(zmq.SUBSCRIBE, topic.encode())
+            for endpoint in self.graph.endpoints[topic].values():
+                watch.connect(endpoint)
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        code = 1
+        try:
+            self.say(f"{self.plan.file.name}: {len(self.children)} nodes, {self.plan.mode} mode, "
+                     f"outputs in {self.run_dir}")
+            for w in self.plan.warnings:
+                self.say(f"warning: {w}")
+            for child in self.children.values():
+                child.start()
+            code = self._supervise(control, watch)
+        finally:
+            self._shutdown()
+            for s, h in previous.items():
+                signal.signal(s, h)
+            control.close()
+            watch.close()
+            ctx.term()
+            shutil.rmtree(self.namespace_dir, ignore_errors=True)
+        self._report(code)
+        return code
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = "interrupted"
+        else:  # a second Ctrl-C: stop waiting for the grace period
+            for child in self.children.values():
+                child.signal(signal.SIGKILL)
+
+    def _supervise(self, control: zmq.Socket, watch: zmq.Socket) -> int:
+        poller = zmq.Poller()
+        poller.register(control, zmq.POLLIN)
+        poller.register(watch, zmq.POLLIN)
+        started = time.monotonic()
+        all_ready = False
+        while self.stop_reason is None:
+            events = dict(poller.poll(50))
+            if control in events:
+                self._on_control(control, all_ready)
+            if watch in events:
+                self._drain_watch(watch)
+            if not all_ready:
+                if all(c.ready for c in self.children.values()):
+                    all_ready = True
+                    for child in self.children.values():
+                        control.send_multipart([child.identity, b"go"])
+                    self.say(f"all nodes ready in {time.monotonic() - started:.1f} s")
+                elif time.monotonic() - started > self.ready_timeout_s:
+                    late = [c.name for c in self.children.values() if not c.ready]
+                    self.say(f"error: node(s) {', '.join(late)} not ready after {self.ready_timeout_s:.0f} s")
+                    return 1
+            code = self._check_children(all_ready)
+            if code is not None:
+                self._drain_watch(watch)
+                return code
+        return 130
+
+    def _on_control(self, control: zmq.Socket, all_ready: bool) -> None:
+        while control.poll(0):
+            identity, *msg = control.recv_multipart()
+            if msg and msg[0] == b"ready":
+                child = self.children.get(msg[1].decode())
+                if child is None:
+                    continue
+                child.identity = identity
+                child.ready = True
+                if all_ready:  # a respawned node rejoins a running stack
+                    control.send_multipart([identity, b"go"])
+                    self.say(f"node '{child.name}' rejoined")
+
+    def _drain_watch(self, watch: zmq.Socket) -> None:
+        while watch.poll(0):
+            frames = watch.recv_multipart()
+            try:
+                topic, msg = decode(frames)
+            except DecodeError:
+                continue
+            if isinstance(msg, EgoState):
+                self.summaries.on_ego(msg)
+            elif isinstance(msg, EpisodeEvent):
+                done = self.summaries.on_event(msg)
+                if done is not None:
+                    self.say(f"episode {done.episode} (seed {done.seed}) ended: {done.reason}, "
+                             f"{done.distance_m:.0f} m at {done.mean_speed_mps:.1f} m/s"
+                             + (", COLLISION" if done.collision else ""))
+
+    def _check_children(self, all_ready: bool) -> int | None:
+        for child in self.children.values():
+            rc = child.poll()
+            if rc is None:
+                continue
+            child.wait_output()
+            if rc == 0 and child.planned.required:
+                self.say(f"required node '{child.name}' finished: stopping the stack")
+                return 0
+            if child.planned.respawn and rc != 0:
+                child.restarts += 1
+                self.say(f"node '{child.name}' died (exit {rc}); respawning (restart {child.restarts})")
+                child.start()
+                continue
+            if rc == 0:
+                self.say(f"node '{child.name}' finished")
+                child.proc = None
+                continue
+            detail = "\n".join(f"    {line}" for line in child.last_lines) or "    (no output)"
+            what = "required " if child.planned.required else ""
+            if child.planned.required or not all_ready:
+                self.say(f"error: {what}node '{child.name}' died (exit {rc}); its last output:\n{detail}")
+                return 1
+            self.say(f"warning: node '{child.name}' died (exit {rc}); the stack goes on without it")
+            child.proc = None
+        return None
+
+    def _shutdown(self) -> None:
+        running = [c for c in self.children.values() if c.poll() is None and c.proc is not None]
+        for child in running:
+            child.signal(signal.SIGINT)
+        deadline = time.monotonic() + GRACE_S
+        while time.monotonic() < deadline and any(c.poll() is None for c in running):
+            time.sleep(0.02)
+        for child in running:
+            if child.poll() is None:
+                self.say(f"node '{child.name}' did not stop in {GRACE_S:.0f} s: killing it")
+                child.signal(signal.SIGKILL)
+        for child in running:
+            if child.proc is not None:
+                child.proc.wait()
+            child.wait_output()
+
+    def _report(self, code: int) -> None:
+        if self.summaries.finished:
+            self.say("summary\n" + HEADER + "\n" + "\n".join(s.row() for s in self.summaries.finished))
+        recordings = sorted(self.run_dir.glob("*.mcap"))
+        for rec in recordings:
+            self.say(f"recording: {rec}")
+        self.say({0: "done", 130: "interrupted: all nodes stopped"}.get(code, f"failed (exit {code})")
+                 + f"; outputs in {self.run_dir}")

@@ -1,0 +1,67 @@
+"""Per-episode summary from the ego stream: what `launch` prints when an episode ends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from msgs import EgoState, EpisodeEvent
+
+
+@dataclass
+class EpisodeSummary:
+    episode: int
+    seed: int = 0
+    reason: str = ""
+    ticks: int = 0
+    collision: bool = False
+    x_start: float | None = None
+    x_end: float = 0.0
+    speeds: list[float] = field(default_factory=list)
+
+    def add(self, ego: EgoState) -> None:
+        if self.x_start is None:
+            self.x_start = ego.x
+        self.x_end = ego.x
+        self.speeds.append(ego.speed)
+        self.ticks = ego.header.tick
+        self.collision = self.collision or ego.crashed
+
+    @property
+    def distance_m(self) -> float:
+        return 0.0 if self.x_start is None else self.x_end - self.x_start
+
+    @property
+    def mean_speed_mps(self) -> float:
+        return sum(self.speeds) / len(self.speeds) if self.speeds else 0.0
+
+    def row(self) -> str:
+        return (f"{self.episode:>7} {self.seed:>6} {self.reason or '-':>11} {self.ticks:>6} "
+                f"{'yes' if self.collision else 'no':>9} {self.distance_m:>10.1f} {self.mean_speed_mps:>10.2f}")
+
+
+HEADER = f"{'episode':>7} {'seed':>6} {'end':>11} {'ticks':>6} {'collision':>9} {'distance_m':>10} {'speed_mps':>10}"
+
+
+class SummaryBook:
+    """Collects EpisodeSummary objects from /sim/ego and /sim/episode messages."""
+
+    def __init__(self) -> None:
+        self.episodes: dict[int, EpisodeSummary] = {}
+        self.finished: list[EpisodeSummary] = []
+
+    def on_ego(self, ego: EgoState) -> None:
+        self._get(ego.header.episode).add(ego)
+
+    def on_event(self, event: EpisodeEvent) -> EpisodeSummary | None:
+        summary = self._get(event.header.episode)
+        summary.seed = event.seed
+        if event.kind == "end":
+            summary.reason = event.reason
+            self.finished.append(summary)
+            return summary
+        return None
+
+    def _get(self, episode: int) -> EpisodeSummary:
+        if episode not in self.episodes:
+            self.episodes[episode] = EpisodeSummary(episode)
+        return self.episodes[episode]
