@@ -2,41 +2,17 @@
 
 from __future__ import annotations
 
-import gymnasium as gym
-import highway_env  # noqa: F401  (registers the envs)
 import numpy as np
 import pytest
 
-from msgs import EgoState, Object
+from msgs import ControlCommand, EgoState, Object
 from nodes.planning.observation import FEATURES, ObservationConfig, build_observation
-from sim.view import DEFAULT_VIEW
+from sim.highway import HighwaySim, SimParams
 
 
-def _ego_state(env) -> EgoState:
-    v = env.unwrapped.vehicle
-    lane = v.lane_index[2]
-    return EgoState(
-        x=float(v.position[0]), y=float(v.position[1]), heading=float(v.heading), speed=float(v.speed),
-        vx=float(v.velocity[0]), vy=float(v.velocity[1]), lane_index=lane,
-        lateral_offset=float(v.position[1] - 4.0 * lane), lanes_count=4,
-    )
-
-
-def _objects(env) -> list[Object]:
-    ego = env.unwrapped.vehicle
-    out = []
-    for i, v in enumerate(env.unwrapped.road.vehicles):
-        if v is ego:
-            continue
-        dx, dy = (v.position - ego.position).tolist()
-        dvx, dvy = (v.velocity - ego.velocity).tolist()
-        out.append(Object(id=i, x=dx, y=dy, vx=dvx, vy=dvy, length=v.LENGTH, width=v.WIDTH,
-                          in_view=DEFAULT_VIEW.fully_in_view(dx, dy, v.LENGTH, v.WIDTH)))
-    return out
-
-
-def _reference(env, objects: list[Object]) -> np.ndarray:
+def _reference(sim: HighwaySim, objects: list[Object]) -> np.ndarray:
     """highway-env's observation on a road that holds only the ego and the vehicles in view."""
+    env = sim.env
     road = env.unwrapped.road
     ego = env.unwrapped.vehicle
     others = [v for v in road.vehicles if v is not ego]
@@ -52,26 +28,24 @@ def _reference(env, objects: list[Object]) -> np.ndarray:
 @pytest.mark.parametrize("see_behind,count", [(True, 7), (False, 5), (True, 15)])
 def test_builder_matches_kinematic_observation_in_view(see_behind: bool, count: int) -> None:
     config = ObservationConfig(vehicles_count=count, see_behind=see_behind)
-    env = gym.make("highway-v0", config={
-        "observation": config.highway_env_config(), "action": {"type": "ContinuousAction"},
-        "simulation_frequency": 15, "policy_frequency": 15, "vehicles_count": 25, "duration": 40,
-    })
+    sim = HighwaySim(SimParams(vehicles_count=25, render=False))
+    sim.unwrapped.configure({"observation": config.highway_env_config()})
     rng = np.random.default_rng(0)
     checked_rows = 0
     out_of_view_seen = False
     for seed in (0, 1):
-        env.reset(seed=seed)
+        sim.reset(seed, episode=seed)
         for tick in range(90):
-            action = np.array([rng.uniform(-0.3, 0.6), rng.uniform(-0.02, 0.02)])
-            _, _, terminated, truncated, _ = env.step(action)
-            if terminated or truncated:
+            sim.step(ControlCommand(acceleration=rng.uniform(-0.3, 0.6), steering=rng.uniform(-0.02, 0.02)))
+            if sim.end_reason is not None:
                 break
             if tick % 10:
                 continue
-            objects = _objects(env)
+            header = sim.header()
+            objects = sim.objects_gt(header).objects
             out_of_view_seen |= not all(o.in_view for o in objects)
-            ours = build_observation(objects, _ego_state(env), config)
-            ref = _reference(env, objects)
+            ours = build_observation(objects, sim.ego_state(header), config)
+            ref = _reference(sim, objects)
             assert ours.shape == ref.shape == (count, len(FEATURES))
             assert ours.dtype == np.float32
             np.testing.assert_allclose(ours, ref, atol=1e-6, rtol=0)
