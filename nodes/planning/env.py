@@ -56,6 +56,7 @@ class PlannerEnvConfig:
     observation: ObservationConfig = field(default_factory=ObservationConfig)
     decision: dict[str, Any] = field(default_factory=dict)  # extra DecisionParams fields
     control: dict[str, Any] = field(default_factory=dict)  # extra ControlParams fields
+    reset_seeds: tuple[int, ...] = ()  # resets without a seed cycle through these (evaluation); empty: draw
 
     def __post_init__(self) -> None:
         if self.plan_period_ticks < 1:
@@ -113,11 +114,14 @@ class PlannerEnv(gym.Env):
         return build_observation(self._objects.objects, self._ego, self.config.observation)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
-        """`seed` is the world's seed; without one, a seed is drawn from TRAIN_SEED_RANGE."""
+        """`seed` is the world's seed; without one, the next of `reset_seeds`, or one drawn from
+        TRAIN_SEED_RANGE."""
         super().reset(seed=seed)
-        if seed is None:
-            seed = int(self.np_random.integers(*TRAIN_SEED_RANGE))
         self.episode += 1
+        if seed is None and self.config.reset_seeds:
+            seed = self.config.reset_seeds[self.episode % len(self.config.reset_seeds)]
+        elif seed is None:
+            seed = int(self.np_random.integers(*TRAIN_SEED_RANGE))
         self.seed_used = seed
         self.sim.reset(seed, self.episode)
         self.decision.reset()
@@ -155,7 +159,10 @@ class PlannerEnv(gym.Env):
         s.emergency_steps += emergency
         end = self.sim.end_reason
         s.end_reason = end
-        info = {"overridden": overridden, "emergency": emergency, "end_reason": end, "seed": self.seed_used}
+        info: dict[str, Any] = {"overridden": overridden, "emergency": emergency, "end_reason": end,
+                                "seed": self.seed_used}
+        if end is not None:
+            info["episode_stats"] = s
         reward = reward_sum / self.config.plan_period_ticks
         return obs, reward, end in ("collision", "offroad"), end == "time_limit", info
 

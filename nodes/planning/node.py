@@ -56,7 +56,9 @@ class PlanningNode(Node):
         objects = inputs.get("objects")
         tick = ego.header.tick
         header = tick_header(ego.header)
-        if self._held is None or tick % self.period == 0:
+        held = self._held
+        # On schedule, or when the schedule was missed (real-time mode skips ticks; a new episode).
+        if held is None or tick % self.period == 0 or not 0 <= tick - held.plan_tick < self.period:
             if not isinstance(objects, ObjectArray):
                 self._missing_objects += 1
                 objects = ObjectArray(header=ego.header)
@@ -64,7 +66,6 @@ class PlanningNode(Node):
             self._replans += 1
             self._held = Plan(header=header, action=action, q_values=q, replanned=True, plan_tick=tick)
             return [("plan", self._held)]
-        held = self._held
         return [("plan", Plan(header=header, action=held.action, q_values=held.q_values, replanned=False,
                               plan_tick=held.plan_tick))]
 

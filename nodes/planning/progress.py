@@ -30,3 +30,19 @@ class TqdmProgress(BaseCallback):
     def _on_training_end(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+class EpisodeStatsLogger(BaseCallback):
+    """Logs what `PlannerEnv` measured of each finished episode to TensorBoard (rollout/*)."""
+
+    def _on_step(self) -> bool:
+        for info in self.locals.get("infos", []):
+            stats = info.get("episode_stats")
+            if stats is None:
+                continue
+            self.logger.record_mean("rollout/mean_speed_mps", stats.mean_speed)
+            self.logger.record_mean("rollout/collision_rate", float(stats.end_reason == "collision"))
+            self.logger.record_mean("rollout/lane_changes", float(stats.lane_changes))
+            overridden = stats.overridden_steps / max(stats.plan_steps, 1)
+            self.logger.record_mean("rollout/override_ratio", overridden)
+        return True
