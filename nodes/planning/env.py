@@ -37,8 +37,8 @@ _NO_OBSERVATION = {"type": "AttributesObservation", "attributes": []}
 
 def training_sim() -> SimParams:
     """The lighter traffic used for training: highway-fast-v0's world (no collision checks between other
-    vehicles) with highway-v0's 4 lanes, 15 Hz and 40 s, and 25 vehicles instead of 50."""
-    return SimParams(env_id="highway-fast-v0", lanes_count=4, vehicles_count=25, duration=40.0, render=False)
+    vehicles) with highway-v0's 4 lanes, 15 Hz and 40 s, and 20 vehicles instead of 50."""
+    return SimParams(env_id="highway-fast-v0", lanes_count=4, vehicles_count=20, duration=40.0, render=False)
 
 
 def evaluation_sim() -> SimParams:

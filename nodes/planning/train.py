@@ -48,7 +48,7 @@ class Args:
     exploration_fraction: float = arg(0.4, "fraction of training over which epsilon decays")
     exploration_final_eps: float = arg(0.05, "final epsilon")
     # worlds
-    train_vehicles: int = arg(25, "other vehicles in training (highway-fast-v0 world, 4 lanes)")
+    train_vehicles: int = arg(20, "other vehicles in training (highway-fast-v0 world, 4 lanes)")
     eval_vehicles: int = arg(50, "other vehicles in evaluation (highway-v0 world, 4 lanes)")
     episode_seconds: float = arg(40.0, "episode time limit [s], training and evaluation")
     overrides: bool = arg(False, "decision's safety overrides on during training")
