@@ -1,0 +1,179 @@
+"""The planner's training env: its meta-actions are carried out by our own decision and control.
+
+One `step` is one plan period (default 15 control ticks = 1 s at 15 Hz). On every control tick of it the
+real `DecisionLogic` turns the held meta-action into a `DrivingTarget` and the real `LaneSpeedController`
+turns that into the ContinuousAction `HighwaySim` applies, exactly as the running stack does, so the
+policy learns the dynamics it will drive with. Both see ground truth cut to the camera's field of view
+(what perception in `gt` mode delivers); the observation comes from `nodes.planning.observation`.
+
+Reward: highway-env's normalised per-tick reward (in [0, 1]) averaged over the plan period, ticks after
+the episode ended counting 0. A step's reward is therefore in [0, 1] and an episode's return is the
+integral of the reward over time in seconds (at the default 1 s period): 40 is the best a 40 s episode
+can score.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from msgs import Action, EgoState, Mode, ObjectArray, Plan
+from msgs.registry import CONTROL_RATE_HZ
+from nodes.control.pid import ControlParams, LaneSpeedController
+from nodes.decision.logic import DecisionLogic
+from nodes.decision.params import DecisionParams
+from nodes.planning.observation import ObservationConfig, build_observation
+from nodes.planning.seeds import TRAIN_SEED_RANGE
+from sim.highway import HighwaySim, SimParams
+
+# HighwaySim reads the world directly; highway-env's own Kinematics observation (pandas, ~60% of a tick
+# with 20 vehicles) is never used, so the training env asks for an empty one.
+_NO_OBSERVATION = {"type": "AttributesObservation", "attributes": []}
+
+
+def training_sim() -> SimParams:
+    """The lighter traffic used for training: highway-fast-v0's world (no collision checks between other
+    vehicles) with highway-v0's 4 lanes, 15 Hz and 40 s, and 20 vehicles instead of 50."""
+    return SimParams(env_id="highway-fast-v0", lanes_count=4, vehicles_count=20, duration=40.0, render=False)
+
+
+def evaluation_sim() -> SimParams:
+    """highway-v0 as the stack drives it (50 vehicles, 40 s), without the camera."""
+    return SimParams(env_id="highway-v0", render=False)
+
+
+@dataclass
+class PlannerEnvConfig:
+    """What the env builds. The defaults are the training setup."""
+
+    sim: SimParams = field(default_factory=training_sim)  # world; render is forced off
+    plan_period_ticks: int = 15  # control ticks per env step (plan rate = 15 Hz / this)
+    overrides: bool = False  # decision's safety overrides (gap acceptance, headway, TTC, emergency braking)
+    observation: ObservationConfig = field(default_factory=ObservationConfig)
+    decision: dict[str, Any] = field(default_factory=dict)  # extra DecisionParams fields
+    control: dict[str, Any] = field(default_factory=dict)  # extra ControlParams fields
+    reset_seeds: tuple[int, ...] = ()  # resets without a seed cycle through these (evaluation); empty: draw
+
+    def __post_init__(self) -> None:
+        if self.plan_period_ticks < 1:
+            raise ValueError(f"PlannerEnvConfig.plan_period_ticks must be >= 1, got {self.plan_period_ticks}")
+        if "overrides" in self.decision:
+            raise ValueError("PlannerEnvConfig.decision: set `overrides` on PlannerEnvConfig itself")
+
+
+@dataclass
+class EpisodeStats:
+    """What the bench reports, accumulated over one episode."""
+
+    ticks: int = 0
+    reward_sum: float = 0.0  # sum of per-tick normalised rewards
+    speed_sum: float = 0.0  # [m/s * ticks] forward speed summed over ticks
+    lane_changes: int = 0  # times the ego's lane index changed
+    plan_steps: int = 0
+    overridden_steps: int = 0  # plan periods with at least one tick not NOMINAL
+    emergency_steps: int = 0  # plan periods with at least one EMERGENCY tick
+    end_reason: str | None = None
+
+    @property
+    def mean_speed(self) -> float:
+        return self.speed_sum / max(self.ticks, 1)
+
+
+class PlannerEnv(gym.Env):
+    """Discrete(5) meta-actions (msgs.Action order) -> our decision + control at the control rate."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, config: PlannerEnvConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or PlannerEnvConfig()
+        c = self.config
+        c.sim.render = False
+        self.sim = HighwaySim(c.sim)
+        self.sim.unwrapped.configure({"observation": _NO_OBSERVATION})
+        self.decision = DecisionLogic(DecisionParams(overrides=c.overrides, tick_period=1.0 / CONTROL_RATE_HZ,
+                                                     **c.decision))
+        self.control = LaneSpeedController(ControlParams(dt=1.0 / CONTROL_RATE_HZ, **c.control))
+        self.action_space = spaces.Discrete(len(Action))
+        self.observation_space = spaces.Box(-1.0, 1.0, shape=c.observation.shape, dtype=np.float32)
+        self.episode = -1
+        self.seed_used = -1
+        self.stats = EpisodeStats()
+        self._ego: EgoState | None = None
+        self._objects: ObjectArray | None = None
+
+    def _read(self) -> np.ndarray:
+        header = self.sim.header()
+        self._ego = self.sim.ego_state(header)
+        every = self.sim.objects_gt(header)
+        self._objects = ObjectArray(header=header, objects=[o for o in every.objects if o.in_view])
+        return build_observation(self._objects.objects, self._ego, self.config.observation)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        """`seed` is the world's seed; without one, the next of `reset_seeds`, or one drawn from
+        TRAIN_SEED_RANGE."""
+        super().reset(seed=seed)
+        self.episode += 1
+        if seed is None and self.config.reset_seeds:
+            seed = self.config.reset_seeds[self.episode % len(self.config.reset_seeds)]
+        elif seed is None:
+            seed = int(self.np_random.integers(*TRAIN_SEED_RANGE))
+        self.seed_used = seed
+        self.sim.reset(seed, self.episode)
+        self.decision.reset()
+        self.control.reset()
+        self.stats = EpisodeStats()
+        return self._read(), {"seed": seed}
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
+        if self._ego is None or self._objects is None:
+            raise RuntimeError("PlannerEnv.step before reset")
+        if self.sim.end_reason is not None:
+            raise RuntimeError(f"PlannerEnv.step after the episode ended ({self.sim.end_reason}); reset")
+        action = int(action)
+        if not 0 <= action < len(Action):
+            raise ValueError(f"action {action} is not a meta-action (0..{len(Action) - 1})")
+        plan_tick = self.sim.tick
+        reward_sum = 0.0
+        overridden = emergency = False
+        for i in range(self.config.plan_period_ticks):
+            tick = self.sim.tick
+            ego, objects = self._ego, self._objects
+            plan = Plan(header=ego.header, action=action, replanned=i == 0, plan_tick=plan_tick)
+            target = self.decision.step(tick, ego, objects, plan)
+            overridden |= target.mode != Mode.NOMINAL
+            emergency |= target.mode == Mode.EMERGENCY
+            self.sim.step(self.control.step(ego, target))
+            reward_sum += self.sim.reward
+            obs = self._read()
+            self._account(ego)
+            if self.sim.end_reason is not None:
+                break
+        s = self.stats
+        s.plan_steps += 1
+        s.overridden_steps += overridden
+        s.emergency_steps += emergency
+        end = self.sim.end_reason
+        s.end_reason = end
+        info: dict[str, Any] = {"overridden": overridden, "emergency": emergency, "end_reason": end,
+                                "seed": self.seed_used}
+        if end is not None:
+            info["episode_stats"] = s
+        reward = reward_sum / self.config.plan_period_ticks
+        return obs, reward, end in ("collision", "offroad"), end == "time_limit", info
+
+    def _account(self, before: EgoState) -> None:
+        after = self._ego
+        assert after is not None
+        s = self.stats
+        s.ticks += 1
+        s.reward_sum += self.sim.reward
+        s.speed_sum += after.vx
+        s.lane_changes += after.lane_index != before.lane_index
+
+    def close(self) -> None:
+        self.sim.close()

@@ -1,0 +1,76 @@
+"""The planning node: a DQN picks a meta-action at the plan rate and the plan is republished every tick."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from msgs import EgoState, Message, ObjectArray, Plan
+from msgs.registry import CONTROL_RATE_HZ
+from nodes.planning.observation import ObservationConfig, build_observation
+from nodes.planning.policy import DEFAULT_MODEL, DQNPolicy, IdlePolicy
+from nodes.runtime.node import Node, Outputs, Params, tick_header
+
+
+class PlanningParams(Params, kw_only=True, forbid_unknown_fields=True):
+    policy: str = "dqn"  # "dqn": the trained model; "idle": always IDLE (no torch)
+    model_path: str = DEFAULT_MODEL  # SB3 DQN zip; relative paths also resolve from the repository root
+    plan_rate_hz: float = 1.0  # [Hz] how often a new meta-action is chosen
+    control_rate_hz: float = CONTROL_RATE_HZ  # [Hz] tick rate of the inputs
+    see_behind: bool = ObservationConfig.see_behind  # observe vehicles behind (must match training)
+
+
+class PlanningNode(Node):
+    name: ClassVar[str] = "planning"
+    Params: ClassVar[type[Params]] = PlanningParams
+    inputs: ClassVar[dict[str, str]] = {"objects": "/perception/objects", "ego": "/sim/ego"}
+    outputs: ClassVar[dict[str, str]] = {"plan": "/planning/plan"}
+    trigger: ClassVar[str | None] = "ego"
+
+    def __init__(self, params: PlanningParams) -> None:
+        super().__init__(params)
+        ratio = params.control_rate_hz / params.plan_rate_hz if params.plan_rate_hz > 0 else 0.0
+        if not (ratio >= 1 and abs(ratio - round(ratio)) < 1e-9):
+            raise ValueError(f"planning: control_rate_hz / plan_rate_hz must be a whole number >= 1, got "
+                             f"{params.control_rate_hz} / {params.plan_rate_hz}")
+        self.period = round(ratio)  # [ticks] between replans
+        if params.policy == "dqn":
+            self.policy: DQNPolicy | IdlePolicy = DQNPolicy(params.model_path)
+            count = self.policy.vehicles_count
+        elif params.policy == "idle":
+            self.policy = IdlePolicy()
+            count = ObservationConfig.vehicles_count
+        else:
+            raise ValueError(f"planning: policy must be 'dqn' or 'idle', got {params.policy!r}")
+        self.observation = ObservationConfig(vehicles_count=count, see_behind=params.see_behind)
+        self._held: Plan | None = None
+        self._replans = 0
+        self._missing_objects = 0
+
+    def reset(self, episode: int) -> None:
+        self._held = None
+
+    def step(self, inputs: dict[str, Message | None]) -> Outputs:
+        ego = inputs.get("ego")
+        if not isinstance(ego, EgoState):
+            return []  # the trigger carries the tick; without it there is nothing to answer
+        objects = inputs.get("objects")
+        tick = ego.header.tick
+        header = tick_header(ego.header)
+        held = self._held
+        # On schedule, or when the schedule was missed (real-time mode skips ticks; a new episode).
+        if held is None or tick % self.period == 0 or not 0 <= tick - held.plan_tick < self.period:
+            if not isinstance(objects, ObjectArray):
+                self._missing_objects += 1
+                objects = ObjectArray(header=ego.header)
+            action, q = self.policy.act(build_observation(objects.objects, ego, self.observation))
+            self._replans += 1
+            self._held = Plan(header=header, action=action, q_values=q, replanned=True, plan_tick=tick)
+            return [("plan", self._held)]
+        return [("plan", Plan(header=header, action=held.action, q_values=held.q_values, replanned=False,
+                              plan_tick=held.plan_tick))]
+
+    def counters(self) -> dict[str, int]:
+        return {"replans": self._replans, "missing_objects": self._missing_objects}
+
+
+NODE = PlanningNode

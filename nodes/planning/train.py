@@ -1,0 +1,145 @@
+"""Train the planner: SB3 DQN whose meta-actions our own decision and control carry out.
+
+    drivestack train planner [--total-timesteps N] [--seed S] ...     (or: python -m nodes.planning.train)
+
+Reads top to bottom: hyper-parameters, envs, callbacks, learn, save. Trains on the lighter traffic of
+`nodes.planning.env.training_sim` (decision overrides off), evaluates periodically on highway-v0 (50
+vehicles) on validation seeds, keeps the best evaluated model and copies it to `--out`. TensorBoard
+logs go under `--log-dir` (`tensorboard --logdir runs/planner`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nodes.planning.seeds import VALIDATION_SEED_BASE
+
+
+def arg(default, doc: str):
+    """A hyper-parameter: its default and the line `--help` shows for it."""
+    if isinstance(default, tuple):
+        return field(default_factory=lambda: default, metadata={"help": doc})
+    return field(default=default, metadata={"help": doc})
+
+
+@dataclass
+class Args:
+    """Hyper-parameters and paths; each is a command-line flag (--total-timesteps etc.)."""
+
+    seed: int = arg(0, "seeds the network, exploration and the training worlds")
+    total_timesteps: int = arg(24_000, "policy steps of 1 s (15 control ticks each)")
+    # DQN (stable-baselines3): the HighwayEnv example's values where no reason is given
+    net_arch: tuple[int, ...] = arg((256, 256), "MLP hidden layer sizes")
+    learning_rate: float = arg(5e-4, "Adam learning rate")
+    buffer_size: int = arg(50_000, "replay buffer [transitions]; steps are expensive, keep them all")
+    learning_starts: int = arg(500, "transitions collected before the first update")
+    batch_size: int = arg(64, "transitions per gradient update")
+    gamma: float = arg(0.9, "discount per 1 s step (example: 0.8): a crash should cost ~10 s of reward")
+    train_freq: int = arg(1, "policy steps between updates")
+    gradient_steps: int = arg(2, "updates per train_freq (example: 1); the simulator dominates the cost")
+    target_update_interval: int = arg(250, "policy steps between target-network copies")
+    exploration_fraction: float = arg(0.4, "fraction of training over which epsilon decays")
+    exploration_final_eps: float = arg(0.05, "final epsilon")
+    # worlds
+    train_vehicles: int = arg(20, "other vehicles in training (highway-fast-v0 world, 4 lanes)")
+    eval_vehicles: int = arg(50, "other vehicles in evaluation (highway-v0 world, 4 lanes)")
+    episode_seconds: float = arg(40.0, "episode time limit [s], training and evaluation")
+    overrides: bool = arg(False, "decision's safety overrides on during training")
+    # periodic evaluation on highway-v0 (50 vehicles), validation seeds (unused by training and the bench)
+    eval_freq: int = arg(4_000, "policy steps between evaluations")
+    eval_episodes: int = arg(4, "episodes per evaluation")
+    # outputs
+    out: str = arg("models/planner_dqn.zip", "the shipped model: the best evaluated one")
+    log_dir: str = arg("runs/planner", "TensorBoard logs (tb/), evaluations, best and final models")
+
+
+def parse_args(argv: Sequence[str] | None) -> Args:
+    parser = argparse.ArgumentParser(
+        prog="drivestack train planner",
+        description="Train the planner DQN with our decision and control in the loop (see "
+        "nodes/planning/train.py). Defaults reproduce models/planner_dqn.zip.",
+    )
+    defaults = Args()
+    for f in dataclasses.fields(Args):
+        flag = "--" + f.name.replace("_", "-")
+        value = getattr(defaults, f.name)
+        help_text = f"{f.metadata['help']} (default: {value})"
+        if isinstance(value, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=value, help=help_text)
+        elif isinstance(value, tuple):
+            parser.add_argument(flag, type=int, nargs="+", default=list(value), help=help_text)
+        else:
+            parser.add_argument(flag, type=type(value), default=value, help=help_text)
+    ns = vars(parser.parse_args(argv))
+    ns["net_arch"] = tuple(ns["net_arch"])
+    return Args(**ns)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+
+    import torch
+    from stable_baselines3 import DQN
+    from stable_baselines3.common.callbacks import CallbackList, EvalCallback
+    from stable_baselines3.common.monitor import Monitor
+
+    from nodes.planning.env import PlannerEnv, PlannerEnvConfig, evaluation_sim, training_sim
+    from nodes.planning.progress import EpisodeStatsLogger, TqdmProgress
+
+    torch.set_num_threads(1)
+    log_dir = Path(args.log_dir)
+    log_dir.mkdir(parents=True, exist_ok=True)
+
+    train_sim, eval_sim = training_sim(), evaluation_sim()
+    train_sim.vehicles_count, eval_sim.vehicles_count = args.train_vehicles, args.eval_vehicles
+    train_sim.duration = eval_sim.duration = args.episode_seconds
+    train_env = Monitor(PlannerEnv(PlannerEnvConfig(sim=train_sim, overrides=args.overrides)))
+    validation = tuple(VALIDATION_SEED_BASE + i for i in range(args.eval_episodes))
+    eval_env = Monitor(PlannerEnv(PlannerEnvConfig(sim=eval_sim, overrides=args.overrides,
+                                                   reset_seeds=validation)))
+
+    model = DQN(
+        "MlpPolicy", train_env, policy_kwargs={"net_arch": list(args.net_arch)},
+        learning_rate=args.learning_rate, buffer_size=args.buffer_size, learning_starts=args.learning_starts,
+        batch_size=args.batch_size, gamma=args.gamma, train_freq=args.train_freq,
+        gradient_steps=args.gradient_steps, target_update_interval=args.target_update_interval,
+        exploration_fraction=args.exploration_fraction, exploration_final_eps=args.exploration_final_eps,
+        seed=args.seed, verbose=0, tensorboard_log=str(log_dir / "tb"), device="cpu",
+    )
+    evaluation = EvalCallback(eval_env, n_eval_episodes=args.eval_episodes, eval_freq=args.eval_freq,
+                              best_model_save_path=str(log_dir), log_path=str(log_dir), deterministic=True,
+                              verbose=0)
+    callbacks = CallbackList([TqdmProgress(args.total_timesteps, "planner dqn"), EpisodeStatsLogger(),
+                              evaluation])
+    start = time.perf_counter()
+    model.learn(total_timesteps=args.total_timesteps, callback=callbacks, tb_log_name="dqn")
+    minutes = (time.perf_counter() - start) / 60.0
+    model.save(log_dir / "final_model.zip")
+
+    best = log_dir / "best_model.zip"
+    chosen = best if best.is_file() else log_dir / "final_model.zip"
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(chosen, out)
+    summary = {
+        "args": dataclasses.asdict(args),
+        "train_minutes": round(minutes, 1),
+        "best_eval_mean_return": float(evaluation.best_mean_reward),
+        "shipped": str(out),
+        "from": chosen.name,
+    }
+    (log_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(f"trained {args.total_timesteps} steps in {minutes:.1f} min; best validation return "
+          f"{evaluation.best_mean_reward:.2f} (of {args.episode_seconds:.0f}); saved {out} ({chosen.name})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

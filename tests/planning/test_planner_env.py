@@ -1,0 +1,69 @@
+"""The training env carries meta-actions out with our decision and control at the control rate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from stable_baselines3.common.env_checker import check_env
+
+from msgs import Action
+from nodes.planning.env import PlannerEnv, PlannerEnvConfig
+from nodes.planning.observation import build_observation
+from sim.highway import SimParams
+
+
+def _env(vehicles: int = 5, duration: float = 8.0, **kwargs) -> PlannerEnv:
+    return PlannerEnv(PlannerEnvConfig(sim=SimParams(vehicles_count=vehicles, duration=duration), **kwargs))
+
+
+def test_one_step_is_one_plan_period_and_observes_the_field_of_view() -> None:
+    env = _env()
+    obs, info = env.reset(seed=3)
+    assert info["seed"] == 3 and env.sim.tick == 0
+    obs, reward, terminated, truncated, info = env.step(Action.IDLE)
+    assert env.sim.tick == 15
+    assert 0.0 <= reward <= 1.0 and not terminated and not truncated
+    assert reward == pytest.approx(env.stats.reward_sum / 15)
+    header = env.sim.header()
+    in_view = [o for o in env.sim.objects_gt(header).objects if o.in_view]
+    np.testing.assert_array_equal(obs, build_observation(in_view, env.sim.ego_state(header)))
+    assert env.observation_space.contains(obs)
+
+
+def test_meta_actions_move_the_ego_through_our_decision_and_control() -> None:
+    env = _env(vehicles=0, duration=12.0)
+    env.reset(seed=1)
+    start = env.sim.ego_state(env.sim.header())
+    side = Action.LANE_RIGHT if start.lane_index < start.lanes_count - 1 else Action.LANE_LEFT
+    for action in (side, Action.FASTER, Action.FASTER, Action.IDLE, Action.IDLE, Action.IDLE):
+        env.step(action)
+    ego = env.sim.ego_state(env.sim.header())
+    assert ego.lane_index == start.lane_index + (1 if side == Action.LANE_RIGHT else -1)
+    assert abs(ego.lateral_offset) < 0.3
+    assert ego.speed == pytest.approx(30.0, abs=1.0)  # two FASTER steps from 25 m/s: the top set-point
+    assert env.stats.lane_changes == 1 and env.stats.overridden_steps == 0
+
+
+def test_same_seed_same_episode_and_the_time_limit_truncates() -> None:
+    runs = []
+    for _ in range(2):
+        env = _env(duration=4.0)
+        env.reset(seed=7)
+        rewards, done = [], False
+        while not done:
+            obs, reward, terminated, truncated, info = env.step(Action.FASTER)
+            rewards.append(reward)
+            done = terminated or truncated
+        runs.append((rewards, obs.tobytes(), truncated, info["end_reason"]))
+    assert runs[0] == runs[1]
+    assert runs[0][2] and runs[0][3] == "time_limit" and len(runs[0][0]) == 4
+
+
+@pytest.mark.filterwarnings("ignore:Your observation  has an unconventional shape")
+def test_overrides_switch_and_gymnasium_api() -> None:
+    assert _env().decision.params.overrides is False
+    env = _env(overrides=True)
+    assert env.decision.params.overrides is True
+    check_env(env, warn=True, skip_render_check=True)
+    with pytest.raises(ValueError, match="plan_period_ticks"):
+        PlannerEnvConfig(plan_period_ticks=0)

@@ -1,0 +1,30 @@
+"""Training smoke test: a tiny budget runs the whole script (env, DQN, evaluation, logs, save)."""
+
+from __future__ import annotations
+
+import json
+
+from nodes.planning.observation import ObservationConfig
+from nodes.planning.policy import DQNPolicy
+from nodes.planning.train import Args, main, parse_args
+
+
+def test_tiny_training_run_saves_a_model_logs_and_evaluates(tmp_path) -> None:
+    out = tmp_path / "planner.zip"
+    argv = ["--total-timesteps", "48", "--learning-starts", "16", "--eval-freq", "24", "--eval-episodes", "1",
+            "--train-vehicles", "3", "--eval-vehicles", "3", "--episode-seconds", "6", "--net-arch", "16",
+            "--out", str(out), "--log-dir", str(tmp_path / "logs")]
+    assert main(argv) == 0
+    policy = DQNPolicy(out)
+    assert policy.vehicles_count == ObservationConfig().vehicles_count
+    summary = json.loads((tmp_path / "logs" / "summary.json").read_text())
+    assert summary["args"]["total_timesteps"] == 48 and summary["from"] == "best_model.zip"
+    assert 0.0 <= summary["best_eval_mean_return"] <= 6.0
+    assert list((tmp_path / "logs" / "tb").glob("dqn_*/events.out.tfevents.*"))
+    assert (tmp_path / "logs" / "evaluations.npz").is_file()
+
+
+def test_flags_map_onto_the_typed_block() -> None:
+    args = parse_args(["--gamma", "0.5", "--net-arch", "8", "8", "--overrides"])
+    assert args == Args(gamma=0.5, net_arch=(8, 8), overrides=True)
+    assert parse_args([]) == Args()

@@ -1,0 +1,79 @@
+"""The planning node: replans on schedule, republishes the held plan every tick, fails clearly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from msgs import Action, ControlCommand, EgoState, ObjectArray, Plan
+from nodes.planning.node import PlanningNode
+from nodes.planning.observation import ObservationConfig, build_observation
+from nodes.planning.policy import DEFAULT_MODEL, DQNPolicy
+from nodes.runtime.node import make_params
+from sim.highway import HighwaySim, SimParams
+
+
+def _ticks(count: int, seed: int = 2) -> list[tuple[EgoState, ObjectArray]]:
+    """Ego and in-view ground truth (what perception's gt mode publishes) for `count` ticks."""
+    sim = HighwaySim(SimParams(vehicles_count=10, duration=10.0, render=False))
+    sim.reset(seed, episode=0)
+    out = []
+    for _ in range(count):
+        header = sim.header()
+        objects = sim.objects_gt(header)
+        out.append((sim.ego_state(header), ObjectArray(header=header,
+                                                       objects=[o for o in objects.objects if o.in_view])))
+        sim.step(ControlCommand(acceleration=0.1, steering=0.0))
+    return out
+
+
+def test_shipped_model_loads_and_acts() -> None:
+    policy = DQNPolicy(DEFAULT_MODEL)
+    assert policy.vehicles_count == ObservationConfig().vehicles_count
+    ego, objects = _ticks(1)[0]
+    obs = build_observation(objects.objects, ego)
+    action, q = policy.act(obs)
+    assert action in {a.value for a in Action}
+    assert len(q) == len(Action) and np.all(np.isfinite(q)) and action == int(np.argmax(q))
+
+
+def test_replans_on_schedule_and_republishes_the_held_plan_every_tick() -> None:
+    node = PlanningNode(make_params(PlanningNode, {"plan_rate_hz": 1.0}))
+    node.reset(0)
+    plans: list[Plan] = []
+    for ego, objects in _ticks(31):
+        out = node.step({"ego": ego, "objects": objects})
+        assert len(out) == 1 and out[0][0] == "plan"
+        plan = out[0][1]
+        assert plan.header == ego.header  # answers the tick it was given
+        plans.append(plan)
+    assert [p.header.tick for p in plans if p.replanned] == [0, 15, 30]
+    for p in plans:
+        held = plans[p.plan_tick]
+        assert p.plan_tick == p.header.tick - p.header.tick % 15
+        assert (p.action, p.q_values) == (held.action, held.q_values)
+        assert len(p.q_values) == len(Action) and p.action == int(np.argmax(p.q_values))
+    assert node.counters()["replans"] == 3
+
+
+def test_a_faster_plan_rate_and_a_new_episode_replan() -> None:
+    node = PlanningNode(make_params(PlanningNode, {"policy": "idle", "plan_rate_hz": 5.0}))
+    ticks = _ticks(7)
+    replanned = [node.step({"ego": e, "objects": o})[0][1].replanned for e, o in ticks]
+    assert replanned == [True, False, False, True, False, False, True]
+    node.reset(1)
+    assert node.step({"ego": ticks[4][0], "objects": ticks[4][1]})[0][1].replanned  # no held plan
+    idle = node.step({"ego": ticks[5][0], "objects": None})[0][1]
+    assert idle.action == Action.IDLE and idle.q_values == [] and not idle.replanned
+
+
+def test_missing_model_and_bad_params_fail_clearly(tmp_path) -> None:
+    missing = tmp_path / "nowhere.zip"
+    with pytest.raises(FileNotFoundError, match=r"nowhere\.zip.*drivestack train planner"):
+        PlanningNode(make_params(PlanningNode, {"model_path": str(missing)}))
+    with pytest.raises(ValueError, match="whole number"):
+        PlanningNode(make_params(PlanningNode, {"policy": "idle", "plan_rate_hz": 4.0}))
+    with pytest.raises(ValueError, match="policy"):
+        PlanningNode(make_params(PlanningNode, {"policy": "random"}))
+    with pytest.raises(ValueError, match="PlanningNode"):
+        make_params(PlanningNode, {"plan_rate": 1.0})
