@@ -66,7 +66,7 @@ def test_missing_recording_is_a_clear_error(tmp_path):
 
 
 def test_traces_from_a_real_recording(tmp_path):
-    proc = run_launch("full_stack.yaml", "duration:=3.0", "episodes:=2", "vehicles:=10", cwd=tmp_path,
+    proc = run_launch("full_stack.yaml", "duration:=3.0", "episodes:=2", "vehicles:=10", "seed:=1000", cwd=tmp_path,
                       timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     recordings = list(tmp_path.glob("runs/*/recording.mcap"))
@@ -81,7 +81,7 @@ def test_traces_from_a_real_recording(tmp_path):
         assert t.end_reason in ("time_limit", "collision", "offroad")
         assert all(m is not None for m in t.objects_gt + t.target + t.cmd)
         assert all(r is not None for r in t.ego_recv_ns + t.cmd_recv_ns)
-        assert not t.has("perception")  # full_stack.yaml has no perception node yet
+        assert t.has("perception") and all(m is not None for m in t.perception)
         row = episode_metrics(t, series=True)
         json.dumps(row, allow_nan=False)  # plain, finite values only
         assert len(row["series"]["speed_mps"]) == 46
