@@ -1,0 +1,126 @@
+"""Faults in the full stack through real processes: a node killed, restarted, or frozen mid-episode."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from msgs import Mode
+from nodes.recorder.mcap_io import _is_finalised, read_records
+from tests.conftest import ROOT, _env, popen_launch
+
+DATA = Path(__file__).parent / "data"
+
+
+class Lines:
+    """Collects a process's output lines with their arrival time, in a thread."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.lines: list[tuple[float, str]] = []
+        self.thread = threading.Thread(target=self._read, args=(proc,), daemon=True)
+        self.thread.start()
+
+    def _read(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self.lines.append((time.monotonic(), line))
+
+    def wait_for(self, text: str, timeout: float = 60.0) -> float:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for t, line in self.lines:
+                if text in line:
+                    return t
+            time.sleep(0.02)
+        raise AssertionError(f"no line with {text!r} in:\n" + "".join(line for _, line in self.lines))
+
+    @property
+    def text(self) -> str:
+        return "".join(line for _, line in self.lines)
+
+
+def _pids(workdir: Path) -> dict[str, int]:
+    ns = json.loads(next(workdir.glob("runs/*/launch.json")).read_text())["namespace_dir"]
+    echo = subprocess.run([sys.executable, "-m", "nodes.cli", "topic", "echo", "/diagnostics", "-n", "14",
+                           "--timeout", "30", "--run", ns], capture_output=True, text=True, timeout=60,
+                          env=_env(None), cwd=ROOT)
+    return {json.loads(line)["node"]: json.loads(line)["pid"] for line in echo.stdout.splitlines()}
+
+
+@pytest.mark.parametrize("victim", ["perception", "planning", "decision", "control"])
+def test_a_required_node_killed_mid_episode_stops_the_stack(workdir, victim):
+    proc = popen_launch("full_stack.yaml", "perception:=gt", "vehicles:=10", "episodes:=1", "duration:=60.0",
+                        cwd=workdir)
+    out = Lines(proc)
+    try:
+        out.wait_for("all nodes ready")
+        pids = _pids(workdir)
+        time.sleep(1.0)  # mid-episode
+        killed = time.monotonic()
+        os.kill(pids[victim], signal.SIGKILL)
+        noticed = out.wait_for(f"required node '{victim}' died")
+        assert proc.wait(timeout=10) == 1
+        assert noticed - killed < 1.0
+        out.thread.join(timeout=5)
+        assert "its last output" in out.text
+        rec = next(workdir.glob("runs/*/recording.mcap"))
+        with open(rec, "rb") as f:
+            assert _is_finalised(f)  # the recorder was stopped cleanly
+        assert sum(1 for _ in read_records(rec, {"/sim/ego"})) > 5
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _modes(rec: Path) -> list[int]:
+    return [r.decode().mode for r in read_records(rec, {"/decision/target"})]
+
+
+def test_respawned_perception_rejoins_and_the_episode_goes_on(workdir):
+    proc = popen_launch(str(DATA / "respawn_stack.yaml"), cwd=workdir)
+    out = Lines(proc)
+    try:
+        out.wait_for("all nodes ready")
+        pids = _pids(workdir)
+        os.kill(pids["perception"], signal.SIGKILL)
+        out.wait_for("node 'perception' rejoined")
+        assert proc.wait(timeout=180) == 0, out.text
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    rec = next(workdir.glob("runs/*/recording.mcap"))
+    egos = [r.decode() for r in read_records(rec, {"/sim/ego"})]
+    assert egos[-1].header.tick == 450 and not any(e.crashed for e in egos)  # 30 s at 15 Hz, no collision
+    modes = _modes(rec)
+    assert Mode.MINIMAL_RISK in modes  # the watchdog held the car while perception was away
+    first_mrm = modes.index(Mode.MINIMAL_RISK)
+    assert any(m != Mode.MINIMAL_RISK for m in modes[first_mrm:])  # and gave it back when perception returned
+
+
+def test_perception_frozen_for_a_second_in_real_time(workdir):
+    proc = popen_launch(str(DATA / "respawn_stack.yaml"), "mode:=realtime", "duration:=8.0", cwd=workdir)
+    out = Lines(proc)
+    try:
+        out.wait_for("all nodes ready")
+        pids = _pids(workdir)
+        time.sleep(2.0)
+        os.kill(pids["perception"], signal.SIGSTOP)
+        time.sleep(1.0)
+        os.kill(pids["perception"], signal.SIGCONT)
+        assert proc.wait(timeout=60) == 0, out.text
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    rec = next(workdir.glob("runs/*/recording.mcap"))
+    egos = [r.decode() for r in read_records(rec, {"/sim/ego"})]
+    assert not any(e.crashed for e in egos)
+    modes = _modes(rec)
+    assert Mode.MINIMAL_RISK in modes
+    last_mrm = len(modes) - 1 - modes[::-1].index(Mode.MINIMAL_RISK)
+    assert last_mrm < len(modes) - 15  # recovered: at least a second of normal driving after it
