@@ -170,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="stacks run side by side")
     parser.add_argument("--inprocess", action="store_true", help="compose the nodes in one process per job")
     parser.add_argument("--compare", nargs="+", metavar="FILE.yaml", help="evaluate several launch files")
-    parser.add_argument("--recordings", type=Path, help="score the recordings under DIR instead of driving")
+    parser.add_argument("--recordings", type=Path, nargs="+", metavar="DIR",
+                        help="score the recordings under each DIR (one config per DIR) instead of driving")
     parser.add_argument("--out", type=Path, help="report directory (default: runs/eval-<stamp>)")
     args = parser.parse_args(argv)
     from sim.report import format_table, write_report
@@ -181,11 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     meta: dict[str, Any] = {"episodes": args.episodes, "seed": args.seed, "jobs": args.jobs,
                             "inprocess": args.inprocess, "started": datetime.now().isoformat(timespec="seconds")}
     if args.recordings:
-        recordings = sorted(args.recordings.rglob("*.mcap"))
-        if not recordings:
-            print(f"drivestack evaluate: no .mcap under {args.recordings}", file=sys.stderr)
-            return 2
-        results[str(args.recordings)] = episode_rows(recordings)
+        for folder in args.recordings:
+            recordings = sorted(folder.rglob("*.mcap"))
+            if not recordings:
+                print(f"drivestack evaluate: no .mcap under {folder}", file=sys.stderr)
+                return 2
+            results[folder.name] = episode_rows(recordings)
     else:
         configs = args.compare or [args.launch_file]
         try:
