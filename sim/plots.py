@@ -96,8 +96,9 @@ def _comparison(plt: Any, path: Path, aggregates: Mapping[str, Mapping[str, Any]
             v = float(a[key]) if _finite(a.get(key)) else 0.0
             lo, hi = a.get(f"{key}_ci95_lo"), a.get(f"{key}_ci95_hi")
             values.append(v)
-            low.append(v - float(lo) if _finite(lo) else 0.0)
-            high.append(float(hi) - v if _finite(hi) else 0.0)
+            # rounding can put an interval's end a hair past its estimate: matplotlib refuses negative bars
+            low.append(max(0.0, v - float(lo)) if _finite(lo) else 0.0)
+            high.append(max(0.0, float(hi) - v) if _finite(hi) else 0.0)
         x = range(len(names))
         ax.bar(x, values, yerr=[low, high], capsize=4, color=colours)
         ax.set_xticks(list(x), [_short(n) for n in names])
