@@ -60,7 +60,7 @@ def _subscribe(graph: dict[str, Any], topic: str) -> tuple[zmq.Context, zmq.Sock
     ctx = zmq.Context()
     sock = ctx.socket(zmq.SUB)
     sock.setsockopt(zmq.LINGER, 0)
-    sock.setsockopt(zmq.SUBSCRIBE, topic.encode())
+    sock.setsockopt(zmq.SUBSCRIBE, b"")  # the whole endpoint (one topic): never counted at a start-up barrier
     for endpoint in graph["endpoints"][topic].values():
         sock.connect(endpoint)
     return ctx, sock

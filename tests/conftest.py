@@ -47,3 +47,14 @@ def pid_alive(pid: int) -> bool:
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     return tmp_path
+
+
+def recorded_bodies(path: Path) -> dict[str, list[bytes]]:
+    """Every recorded message body per topic, /diagnostics (wall-clock heartbeats) left out."""
+    from nodes.recorder.mcap_io import read_records
+
+    out: dict[str, list[bytes]] = {}
+    for rec in read_records(path):
+        if rec.topic != "/diagnostics":
+            out.setdefault(rec.topic, []).append(rec.data)
+    return out

@@ -8,7 +8,7 @@ from msgs import EgoState
 from nodes.recorder.mcap_io import read_metadata, read_records
 from nodes.runtime.launchfile import load_plan
 from nodes.runtime.local import LocalStack
-from tests.conftest import run_launch
+from tests.conftest import recorded_bodies, run_launch
 
 DATA = Path(__file__).parent / "data"
 
@@ -37,10 +37,7 @@ def test_multi_process_and_in_process_publish_the_same_bytes(workdir):
     """Parity: the same launch file in one process gives byte-identical messages on every topic."""
     res = run_launch(str(DATA / "lane_change.yaml"), cwd=workdir, timeout=180)
     assert res.returncode == 0, res.stdout + res.stderr
-    recorded: dict[str, list[bytes]] = {}
-    for rec in read_records(_recording(workdir)):
-        if rec.topic != "/diagnostics":
-            recorded.setdefault(rec.topic, []).append(rec.data)
+    recorded = recorded_bodies(_recording(workdir))
     plan = load_plan(DATA / "lane_change.yaml", {"record": False})
     stack = LocalStack.from_plan(plan)
     local: dict[str, list[bytes]] = {}

@@ -279,10 +279,19 @@ class Supervisor:
         watch = ctx.socket(zmq.SUB)
         watch.setsockopt(zmq.RCVHWM, 0)
         watch.setsockopt(zmq.LINGER, 0)
-        status_topics = [t for t in ("/decision/target", "/planning/plan")
-                         if self.console.live and t in self.graph.endpoints]
-        for topic in self.watch + status_topics:  # the status topics are not counted: a missed one is harmless
+        # Counted subscriptions name their topic; observers that the barrier must not count (the status line's
+        # topics, the end of a run started elsewhere) subscribe to the empty prefix, which each single-topic
+        # endpoint delivers in full but a publisher does not take for one of its expected subscribers.
+        counted = self.watch if self.owns_sim else []
+        uncounted = [t for t in ("/decision/target", "/planning/plan")
+                     if self.console.live and t in self.graph.endpoints]
+        if not self.owns_sim and "/sim/episode" in self.graph.endpoints:
+            uncounted.append("/sim/episode")
+        for topic in counted:
             watch.setsockopt(zmq.SUBSCRIBE, topic.encode())
+        if uncounted:
+            watch.setsockopt(zmq.SUBSCRIBE, b"")
+        for topic in counted + uncounted:
             for endpoint in self.graph.endpoints[topic].values():
                 watch.connect(endpoint)
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}

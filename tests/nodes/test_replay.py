@@ -5,17 +5,9 @@ import sys
 from pathlib import Path
 
 from nodes.recorder.mcap_io import read_records
-from tests.conftest import ROOT, _env, run_launch
+from tests.conftest import ROOT, _env, recorded_bodies, run_launch
 
 DATA = Path(__file__).parents[1] / "data"
-
-
-def _bodies(path: Path) -> dict[str, list[bytes]]:
-    out: dict[str, list[bytes]] = {}
-    for rec in read_records(path):
-        if rec.topic != "/diagnostics":
-            out.setdefault(rec.topic, []).append(rec.data)
-    return out
 
 
 def test_replay_is_byte_identical(workdir):
@@ -26,7 +18,7 @@ def test_replay_is_byte_identical(workdir):
                           cwd=workdir, capture_output=True, text=True, timeout=120, env=_env(None))
     assert play.returncode == 0, play.stdout + play.stderr
     (copy,) = [p for p in (workdir / "runs").glob("*/recording.mcap") if p != original]
-    a, b = _bodies(original), _bodies(copy)
+    a, b = recorded_bodies(original), recorded_bodies(copy)
     assert set(a) == set(b) and len(a["/sim/ego"]) == 106
     for topic in a:
         assert a[topic] == b[topic], topic
@@ -44,8 +36,8 @@ def test_replay_paces_and_filters(workdir):
                           timeout=120, env=_env(None))
     assert play.returncode == 0, play.stdout + play.stderr
     (copy,) = [p for p in (workdir / "runs").glob("*/recording.mcap") if p != original]
-    got = _bodies(copy)
-    assert set(got) == {"/sim/ego"} and got["/sim/ego"] == _bodies(original)["/sim/ego"]
+    got = recorded_bodies(copy)
+    assert set(got) == {"/sim/ego"} and got["/sim/ego"] == recorded_bodies(original)["/sim/ego"]
     recorded_s = _span(original)
     assert time.monotonic() - t0 > recorded_s / 4 * 0.8  # paced, not flat out
 

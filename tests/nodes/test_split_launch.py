@@ -2,18 +2,9 @@
 
 from pathlib import Path
 
-from nodes.recorder.mcap_io import read_records
-from tests.conftest import popen_launch, run_launch
+from tests.conftest import popen_launch, recorded_bodies, run_launch
 
 DATA = Path(__file__).parents[1] / "data"
-
-
-def _bodies(path: Path) -> dict[str, list[bytes]]:
-    out: dict[str, list[bytes]] = {}
-    for rec in read_records(path):
-        if rec.topic != "/diagnostics":
-            out.setdefault(rec.topic, []).append(rec.data)
-    return out
 
 
 def test_split_over_tcp_matches_single_launch(tmp_path):
@@ -30,4 +21,4 @@ def test_split_over_tcp_matches_single_launch(tmp_path):
     assert "finished its last episode" in second.stdout
     (a,) = list(single.glob("runs/*/recording.mcap"))
     (b,) = list(split.glob("runs/*/recording.mcap"))
-    assert _bodies(a) == _bodies(b)
+    assert recorded_bodies(a) == recorded_bodies(b)
