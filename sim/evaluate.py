@@ -172,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare", nargs="+", metavar="FILE.yaml", help="evaluate several launch files")
     parser.add_argument("--recordings", type=Path, nargs="+", metavar="DIR",
                         help="score the recordings under each DIR (one config per DIR) instead of driving")
+    parser.add_argument("--limit", type=int, help="with --recordings: score only the first N episodes (by seed)")
     parser.add_argument("--out", type=Path, help="report directory (default: runs/eval-<stamp>)")
     args = parser.parse_args(argv)
     from sim.report import format_table, write_report
@@ -187,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             if not recordings:
                 print(f"drivestack evaluate: no .mcap under {folder}", file=sys.stderr)
                 return 2
-            results[folder.name] = episode_rows(recordings)
+            results[folder.name] = episode_rows(recordings)[: args.limit]
     else:
         configs = args.compare or [args.launch_file]
         try:
