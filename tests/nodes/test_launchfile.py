@@ -1,6 +1,7 @@
 """Each class of launch-file mistake gives one clear error naming the file, node and field."""
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -105,3 +106,16 @@ def test_bad_file_starts_nothing_and_exits_2(workdir):
     assert res.returncode == 2
     assert "node 'ticker': params.ticks: Expected `int`, got `float`" in res.stderr
     assert not (workdir / "runs").exists()
+
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "golden_stack.mcap"
+SHIPPED = sorted((Path(__file__).resolve().parents[2] / "launch").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_every_shipped_launch_file_plans_with_its_defaults(path):
+    # replay.yaml has no sensible default recording: it must be given one
+    overrides = {"file": str(GOLDEN)} if path.name == "replay.yaml" else None
+    plan = load_plan(path, overrides)
+    assert plan.nodes, f"{path.name} plans no node"
+    assert all(node.name for node in plan.nodes)
