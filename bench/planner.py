@@ -119,13 +119,13 @@ def summarise(name: str, episodes: list[Episode], seconds: float, with_overrides
 
 
 def table(rows: list[dict]) -> str:
-    head = (f"| {'row':<22} | {'episodes':>8} | {'collision rate':>14} | {'mean speed m/s':>14} | "
+    head = (f"| {'row':<30} | {'episodes':>8} | {'collision rate':>14} | {'mean speed m/s':>14} | "
             f"{'return/s':>8} | {'lane changes/ep':>15} | {'overrides/ep':>12} | {'override ratio':>14} |")
     lines = [head, "|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|"]
     for r in rows:
         ov = f"{r['overrides_per_episode']:.2f}" if "overrides_per_episode" in r else "-"
         ratio = f"{r['override_ratio']:.3f}" if "override_ratio" in r else "-"
-        lines.append(f"| {r['name']:<22} | {r['episodes']:>8} | {r['collision_rate']:>14.1%} | "
+        lines.append(f"| {r['name']:<30} | {r['episodes']:>8} | {r['collision_rate']:>14.1%} | "
                      f"{r['mean_speed_mps']:>14.2f} | {r['return_per_s']:>8.3f} | "
                      f"{r['lane_changes_per_episode']:>15.2f} | {ov:>12} | {ratio:>14} |")
     return "\n".join(lines)
@@ -153,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=DEFAULT_MODEL, help="our planner's DQN zip")
     parser.add_argument("--example-model", default=str(EXAMPLE_DQN_PATH),
                         help=f"the example DQN zip (made by: {EXAMPLE_DQN_COMMAND})")
+    parser.add_argument("--extra", action="append", default=[], metavar="NAME=PATH",
+                        help="another planner zip to bench beside --model (rows NAME_overrides_off/_on)")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args(argv)
     n = 3 if args.quick else args.episodes
@@ -169,6 +171,13 @@ def main(argv: list[str] | None = None) -> int:
         ("planner_dqn_overrides_off", planner_runner(ours, overrides=False), True),
         ("planner_dqn_overrides_on", planner_runner(ours, overrides=True), True),
     ]
+    for spec in args.extra:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            parser.error(f"--extra wants NAME=PATH, got {spec!r}")
+        other = DQNPolicy(path)
+        runs += [(f"{name}_overrides_off", planner_runner(other, overrides=False), True),
+                 (f"{name}_overrides_on", planner_runner(other, overrides=True), True)]
     rows = []
     for name, run, with_overrides in runs:
         start = time.perf_counter()

@@ -3,7 +3,8 @@
     drivestack train planner [--total-timesteps N] [--seed S] ...     (or: python -m nodes.planning.train)
 
 Reads top to bottom: hyper-parameters, envs, callbacks, learn, save. Trains on the lighter traffic of
-`nodes.planning.env.training_sim` (decision overrides off), evaluates periodically on highway-v0 (50
+`nodes.planning.env.training_sim` (decision's overrides off unless --overrides; the shipped model was
+trained with them on), evaluates periodically on highway-v0 (50
 vehicles) on validation seeds, keeps the best evaluated model and copies it to `--out`. TensorBoard
 logs go under `--log-dir` (`tensorboard --logdir runs/planner`).
 """
@@ -64,7 +65,8 @@ def parse_args(argv: Sequence[str] | None) -> Args:
     parser = argparse.ArgumentParser(
         prog="drivestack train planner",
         description="Train the planner DQN with our decision and control in the loop (see "
-        "nodes/planning/train.py). Defaults reproduce models/planner_dqn.zip.",
+        "nodes/planning/train.py). models/planner_dqn.zip was made with the defaults plus --overrides "
+        "(models/README.md).",
     )
     defaults = Args()
     for f in dataclasses.fields(Args):
