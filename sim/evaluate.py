@@ -1,8 +1,9 @@
 """`drivestack evaluate`: drive seeded episodes with a launch file and score them from ground truth.
 
 Each launch file is run over the same seeds: as real multi-process stacks in lockstep (`--jobs J` stacks
-side by side, each in its own namespace), or composed in one process (`--inprocess`), which must give
-the same per-episode results. Every run is recorded; the metrics are computed from the recordings, so
+side by side, each in its own namespace), as Ray tasks (`--ray [ADDRESS]`, seed chunks on a local Ray instance
+or a cluster; see sim/ray_eval.py), or composed in one process (`--inprocess`); all must give the same
+per-episode results. Every run is recorded; the metrics are computed from the recordings, so
 `--recordings DIR` scores earlier runs the same way.
 """
 
@@ -159,6 +160,44 @@ def episode_rows(recordings: list[Path]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: r["seed"])
 
 
+def _drive(configs: list[str], overrides: dict[str, Any], args: argparse.Namespace, out: Path,
+           meta: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Drive every config over the seeds (locally or on Ray); per-episode rows per config name."""
+    results: dict[str, list[dict[str, Any]]] = {}
+    wall: dict[str, float] = {}
+    meta["wall_s"] = wall
+
+    def drive(runner: Any, tasks: int) -> None:
+        with tqdm(total=args.episodes * len(configs), unit="episode", desc="evaluate") as progress:
+            for config in configs:
+                name = Path(config).name
+                jobs = [Job(config, s, n, out / Path(name).stem / f"job{j}", overrides)
+                        for j, (s, n) in enumerate(split_seeds(args.seed, args.episodes, tasks))]
+                t0 = time.perf_counter()
+                recordings = runner(jobs, progress)
+                wall[name] = time.perf_counter() - t0
+                results[name] = episode_rows(recordings)
+
+    if args.ray is None:
+        drive(run_inprocess if args.inprocess else run_multiprocess, args.jobs or 1)
+        return results
+    from sim.ray_eval import chunk_count, ray_session, run_ray
+
+    hosts: dict[str, int] = {}
+
+    def on_ray(jobs: list[Job], progress: tqdm) -> list[Path]:
+        paths, used = run_ray(jobs, progress)
+        for host, n in used.items():
+            hosts[host] = hosts.get(host, 0) + n
+        return paths
+
+    with ray_session(args.ray or None, None if args.ray else args.jobs) as cpus:
+        tasks = chunk_count(args.episodes, cpus, args.chunk)
+        meta["ray"] = {"address": args.ray or "local", "cpus": cpus, "tasks_per_config": tasks, "hosts": hosts}
+        drive(on_ray, tasks)
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="drivestack evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -167,7 +206,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=10, help="episodes per launch file")
     parser.add_argument("--seed", type=int, default=10_000_000,
                         help="seed of the first episode (the default range is never used in training)")
-    parser.add_argument("--jobs", type=int, default=1, help="stacks run side by side")
+    parser.add_argument("--jobs", type=int, help="stacks run side by side (default 1); with --ray and no ADDRESS: "
+                        "the local Ray instance's CPUs (default: all)")
+    parser.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                        help="run seed chunks as Ray tasks: on a new local instance, or on the cluster at ADDRESS "
+                        "(auto, ray://HOST:10001); needs the [ray] extra")
+    parser.add_argument("--chunk", type=int, help="with --ray: episodes per task (default: two waves over the CPUs)")
     parser.add_argument("--inprocess", action="store_true", help="compose the nodes in one process per job")
     parser.add_argument("--compare", nargs="+", metavar="FILE.yaml", help="evaluate several launch files")
     parser.add_argument("--recordings", type=Path, nargs="+", metavar="DIR",
@@ -175,12 +219,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="with --recordings: score only the first N episodes (by seed)")
     parser.add_argument("--out", type=Path, help="report directory (default: runs/eval-<stamp>)")
     args = parser.parse_args(argv)
+    if args.ray is not None and (args.inprocess or args.recordings):
+        parser.error("--ray drives multi-process stacks: it cannot be combined with --inprocess or --recordings")
     from sim.report import format_table, write_report
 
     out = args.out or Path("runs") / f"eval-{datetime.now():%Y%m%d-%H%M%S}"
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, list[dict[str, Any]]] = {}
-    meta: dict[str, Any] = {"episodes": args.episodes, "seed": args.seed, "jobs": args.jobs,
+    meta: dict[str, Any] = {"episodes": args.episodes, "seed": args.seed, "jobs": args.jobs or 1,
                             "inprocess": args.inprocess, "started": datetime.now().isoformat(timespec="seconds")}
     if args.recordings:
         for folder in args.recordings:
@@ -198,18 +244,11 @@ def main(argv: list[str] | None = None) -> int:
         except (LaunchError, ValueError) as exc:
             print(f"drivestack evaluate: error: {exc}", file=sys.stderr)
             return 2
-        wall: dict[str, float] = {}
-        with tqdm(total=args.episodes * len(configs), unit="episode", desc="evaluate") as progress:
-            for config in configs:
-                name = Path(config).name
-                jobs = [Job(config, s, n, out / Path(name).stem / f"job{j}", overrides)
-                        for j, (s, n) in enumerate(split_seeds(args.seed, args.episodes, args.jobs))]
-                t0 = time.perf_counter()
-                runner = run_inprocess if args.inprocess else run_multiprocess
-                recordings = runner(jobs, progress)
-                wall[name] = time.perf_counter() - t0
-                results[name] = episode_rows(recordings)
-        meta["wall_s"] = wall
+        try:
+            results.update(_drive(configs, overrides, args, out, meta))
+        except RuntimeError as exc:
+            print(f"drivestack evaluate: error: {exc}", file=sys.stderr)
+            return 1
     paths = write_report(out, results, meta)
     print(format_table(results))
     print(f"report: {out} ({', '.join(sorted(p.name for p in paths))})" if paths else f"report: {out}")

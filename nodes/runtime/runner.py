@@ -208,6 +208,12 @@ class NodeRunner:
         self.ctx.term()
 
 
+def unblock_stop_signals() -> None:
+    """Take SIGINT/SIGTERM out of the blocked mask a parent may hand down (Ray's workers block SIGINT, and
+    exec keeps the mask): a node must see the launcher's SIGINT to finish its work, e.g. finalise a recording."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+
+
 def _die_with_parent() -> None:
     """Ask Linux to SIGTERM this process when the launcher dies, so no node is ever orphaned."""
     try:
@@ -235,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
+    unblock_stop_signals()
     try:
         node_cls = load_node_class(spec.module)
         node = node_cls(make_params(node_cls, spec.params))

@@ -24,6 +24,7 @@ from msgs.codec import DecodeError, decode
 from nodes.runtime.bus import ipc_endpoint, ipc_root
 from nodes.runtime.launchfile import LaunchError, LaunchPlan, PlannedNode, namespace_id
 from nodes.runtime.node import is_per_tick
+from nodes.runtime.runner import unblock_stop_signals
 from nodes.runtime.spec import InputSpec, NodeSpec, OutputSpec
 from nodes.viewer.status import status_line
 from sim.summary import HEADER, SummaryBook
@@ -295,6 +296,7 @@ class Supervisor:
             for endpoint in self.graph.endpoints[topic].values():
                 watch.connect(endpoint)
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        unblock_stop_signals()
         code = 1
         try:
             self.say(f"{self.plan.file.name}: {len(self.children)} nodes, {self.plan.mode} mode, "
