@@ -304,7 +304,7 @@ class CarlaSim:
         self.episode, self.tick = episode, 0
         self._applied = (0.0, 0.0)
         self._odometer = 0.0
-        self._ego_pose = self._read(self.ego)
+        self._observe_ego()
         self._reset_done = True
 
     def step(self, cmd: ControlCommand) -> None:
@@ -324,7 +324,7 @@ class CarlaSim:
         self._tick()
         self.tick += 1
         before = self._ego_pose
-        self._ego_pose = self._read(self.ego)
+        self._observe_ego()
         # distance along the road: this tick's displacement measured along the lane it started in
         along, _ = to_lane_frame(self._ego_pose.x - before.x, self._ego_pose.y - before.y,
                                  before.wp.transform.rotation.yaw)
@@ -352,19 +352,20 @@ class CarlaSim:
         return _Pose(x=t.location.x, y=t.location.y, yaw_deg=t.rotation.yaw, vx=v.x, vy=v.y,
                      length=2 * extent.x, width=2 * extent.y, wp=wp)
 
-    @property
-    def on_road(self) -> bool:
-        """Whether the ego's centre is inside a driving lane (CARLA: a waypoint without projection)."""
+    def _observe_ego(self) -> None:
+        """Read the ego after a tick; whether its centre is inside a driving lane (CARLA: a waypoint found
+        without projecting onto the road) is taken at the same time."""
+        self._ego_pose = self._read(self.ego)
         location = self.ego.get_transform().location
-        return self.map.get_waypoint(location, project_to_road=False,
-                                     lane_type=self.carla.LaneType.Driving) is not None
+        self._on_road = self.map.get_waypoint(location, project_to_road=False,
+                                              lane_type=self.carla.LaneType.Driving) is not None
 
     @property
     def end_reason(self) -> str | None:
         """Why the episode is over ("collision", "offroad", "time_limit"), or None while it runs."""
         if self._collisions:
             return "collision"
-        if not self.on_road:
+        if not self._on_road:
             return "offroad"
         if self.tick >= self.max_ticks:
             return "time_limit"
@@ -393,7 +394,7 @@ class CarlaSim:
             heading=yaw_to_heading(pose.yaw_deg, lane_yaw), speed=math.hypot(pose.vx, pose.vy), vx=vx, vy=vy,
             lane_index=index, lateral_offset=offset, lanes_count=count, lane_width=width,
             length=pose.length, width=pose.width, acceleration=self._applied[0], steering=self._applied[1],
-            crashed=bool(self._collisions), on_road=self.on_road, reward=0.0,
+            crashed=bool(self._collisions), on_road=self._on_road, reward=0.0,
         )
 
     def objects_gt(self, header: Header) -> ObjectArray:
