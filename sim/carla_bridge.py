@@ -204,7 +204,12 @@ class CarlaSim:
         if self.map.name.split("/")[-1] != p.town:
             log.info("loading %s (up to %g s)", p.town, p.map_timeout_s)
             self.client.set_timeout(p.map_timeout_s)
-            self.world = self.client.load_world(p.town)
+            try:
+                self.world = self.client.load_world(p.town)
+            except RuntimeError as exc:
+                towns = sorted(m.split("/")[-1] for m in self.client.get_available_maps())
+                raise ValueError(f"CarlaParams.town {p.town!r}: the server cannot load it ({exc}); it has {towns}"
+                                 ) from None
             self.client.set_timeout(p.timeout_s)
             self.map = self.world.get_map()
         settings = self.world.get_settings()
@@ -219,7 +224,11 @@ class CarlaSim:
             raise ValueError(f"CarlaParams.town {p.town!r} has no spawn point on a road with >= {p.min_lanes} lanes "
                              "one way: use a highway map such as Town04, or lower min_lanes")
         library = self.world.get_blueprint_library()
-        self._ego_bp = library.find(p.ego_blueprint)
+        try:
+            self._ego_bp = library.find(p.ego_blueprint)
+        except IndexError:
+            raise ValueError(f"CarlaParams.ego_blueprint {p.ego_blueprint!r} is not a blueprint on this server"
+                             ) from None
         self._traffic_bps = sorted((bp for bp in library.filter(p.traffic_filter)
                                     if bp.has_attribute("number_of_wheels")
                                     and bp.get_attribute("number_of_wheels").as_int() == 4), key=lambda bp: bp.id)

@@ -419,7 +419,12 @@ class Client:
     def get_world(self) -> World:
         return self.server.world
 
+    def get_available_maps(self) -> list[str]:
+        return [f"/Game/Carla/Maps/{town}" for town in ("Town04", "Town06", "Town10HD_Opt")]
+
     def load_world(self, town: str) -> World:
+        if not any(m.endswith("/" + town) for m in self.get_available_maps()):
+            raise RuntimeError(f"map '{town}' not found")
         old = self.server.world
         self.server.loaded.append(town)
         self.server.world = World(self.server, town)

@@ -451,6 +451,19 @@ def test_params_are_checked_at_launch_and_unknown_keys_rejected():
     assert "camera" not in CarlaSimNode.output_ports(make_params(CarlaSimNode, {"render": False}))
 
 
+@pytest.mark.parametrize("params, expected", [
+    ({"town": "Town99"}, r"town 'Town99': the server cannot load it .*'Town04', 'Town06'"),
+    ({"ego_blueprint": "vehicle.nope"}, "ego_blueprint 'vehicle.nope' is not a blueprint"),
+    ({"traffic_filter": "vehicle.yamaha.*"}, "matches no four-wheeled blueprint"),
+])
+def test_server_side_mistakes_name_the_param_and_leave_the_server_as_found(params, expected):
+    server = StandInServer(town="Town10HD_Opt")
+    before = server.world.get_settings()
+    with pytest.raises(ValueError, match=expected):
+        CarlaSim(CarlaParams(**params), carla=TYPES, client=server.client())
+    assert server.world.get_settings() == before and not server.world.spawned
+
+
 def test_messages_are_finite_and_typed():
     server = StandInServer(road_yaw_deg=77.0)
     log = run_all(make_node(server, episodes=1), accel=0.2, steering=0.01)
