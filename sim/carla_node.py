@@ -15,7 +15,8 @@ from typing import Any, ClassVar
 
 from msgs import ControlCommand, EpisodeEvent, Message
 from nodes.runtime.node import Node, Outputs, Params, tick_header
-from sim.carla_bridge import SIM_RATE_HZ, CarlaParams, CarlaSim
+from sim.carla_bridge import SIM_RATE_HZ, CarlaSim
+from sim.carla_client import CarlaParams
 
 MODES = ("lockstep", "realtime")
 

@@ -15,15 +15,8 @@ import pytest
 
 from msgs import TOPICS, ControlCommand, EgoState, EpisodeEvent, ObjectArray
 from nodes.runtime.node import make_params
-from sim.carla_bridge import (
-    SIM_RATE_HZ,
-    CarlaConnectionError,
-    CarlaNotInstalledError,
-    CarlaParams,
-    CarlaSim,
-    connect,
-    import_carla,
-)
+from sim.carla_bridge import SIM_RATE_HZ, CarlaSim
+from sim.carla_client import CarlaConnectionError, CarlaNotInstalledError, CarlaParams, connect, import_carla
 from sim.carla_frames import (
     ACCEL_SCALE_MPS2,
     STEER_SCALE_RAD,
