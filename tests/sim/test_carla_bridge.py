@@ -466,3 +466,35 @@ def test_messages_are_finite_and_typed():
             assert all(math.isfinite(v) for v in values)
         elif isinstance(msg, ObjectArray):
             assert all(math.isfinite(o.x) and math.isfinite(o.y) for o in msg.objects)
+
+
+@pytest.mark.slow
+def test_the_stack_of_carla_stack_yaml_drives_the_standin_in_lockstep():
+    """Every node of launch/carla_stack.yaml (the real perception, planning, decision and control), composed in one
+    process around the bridge on the stand-in server: one command per tick, and a clean server afterwards."""
+    from nodes.runtime.launchfile import load_plan
+    from nodes.runtime.local import LocalNode, LocalStack
+
+    server = StandInServer(road_yaw_deg=-60.0)
+    before = server.world.get_settings()
+    plan = load_plan("carla_stack.yaml", {"episodes": 1, "duration": 1.0, "vehicles": 3, "record": False})
+    nodes = []
+    for n in plan.nodes:
+        node = CarlaSimNode(n.params, carla=TYPES, client=server.client()) if n.name == "sim" else n.node_cls(n.params)
+        nodes.append(LocalNode(n.name, node, dict(n.inputs), dict(n.outputs)))
+    stack = LocalStack(nodes)
+    seen: dict[str, list] = {}
+    stack.observers.append(lambda topic, msg: seen.setdefault(topic, []).append(msg))
+    stack.run()
+    ticks = round(1.0 * SIM_RATE_HZ)
+    end = seen["/sim/episode"][-1]
+    assert (end.kind, end.last) == ("end", True)
+    last_tick = seen["/sim/ego"][-1].header.tick
+    assert end.reason == "time_limit" and last_tick == ticks or end.reason == "collision" and last_tick < ticks
+    # lockstep: one command answers every published tick (the terminal tick's is not applied)
+    assert [c.header.tick for c in seen["/control/cmd"]] == list(range(last_tick + 1))
+    assert all(c.is_finite() for c in seen["/control/cmd"])
+    for topic in ("/perception/objects", "/planning/plan", "/decision/target"):
+        assert [m.header.tick for m in seen[topic]] == list(range(last_tick + 1)), topic
+    assert all(e.on_road for e in seen["/sim/ego"])
+    assert set(server.world.actors) == server.foreign_ids and server.world.get_settings() == before
