@@ -171,6 +171,44 @@ def test_bridge_runs_on_the_standin_with_real_carla_value_types():
     assert set(server.world.actors) == server.foreign_ids
 
 
+# what the bridge calls on the server side, by carla 0.9.16 class: the stand-in must model it under the same name
+SERVER_API = {
+    "Client": ["set_timeout", "get_server_version", "get_client_version", "get_world", "load_world",
+               "get_available_maps", "get_trafficmanager"],
+    "World": ["get_settings", "apply_settings", "get_map", "get_blueprint_library", "try_spawn_actor", "spawn_actor",
+              "tick"],
+    "WorldSettings": ["synchronous_mode", "fixed_delta_seconds"],
+    "Map": ["name", "get_spawn_points", "get_waypoint"],
+    "Waypoint": ["transform", "lane_id", "lane_type", "lane_width", "is_junction", "get_left_lane", "get_right_lane",
+                 "next", "previous"],
+    "BlueprintLibrary": ["find", "filter"],
+    "ActorBlueprint": ["id", "has_attribute", "get_attribute", "set_attribute"],
+    "Vehicle": ["id", "bounding_box", "get_transform", "get_velocity", "set_target_velocity", "destroy",
+                "apply_control", "set_autopilot", "get_physics_control"],
+    "Sensor": ["id", "listen", "stop", "destroy"],
+    "TrafficManager": ["set_synchronous_mode", "set_random_device_seed", "get_port",
+                       "vehicle_percentage_speed_difference"],
+}
+
+
+def test_the_standin_models_the_real_carla_api_under_the_same_names():
+    carla = pytest.importorskip("carla", reason=NEEDS_CARLA)
+    from tests.sim import carla_standin as standin
+
+    server = StandInServer()
+    world = server.world
+    audi = world.get_blueprint_library().find("vehicle.audi.a2")
+    vehicle = world.try_spawn_actor(audi, world.map.get_spawn_points()[0])
+    standins = {"Client": server.client(), "World": world, "WorldSettings": world.get_settings(), "Map": world.map,
+                "Waypoint": world.map.get_waypoint(vehicle.get_transform().location),
+                "BlueprintLibrary": world.get_blueprint_library(), "ActorBlueprint": standin.BLUEPRINTS[0],
+                "Vehicle": vehicle, "Sensor": vehicle, "TrafficManager": server.client().get_trafficmanager()}
+    for cls, names in SERVER_API.items():
+        real = getattr(carla, cls)
+        assert [n for n in names if not hasattr(real, n)] == [], f"carla.{cls}"
+        assert [n for n in names if not hasattr(standins[cls], n)] == [], f"stand-in for carla.{cls}"
+
+
 # -- no carla package ---------------------------------------------------------------------------------------
 def test_missing_carla_package_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "carla", None)  # makes `import carla` raise ImportError
