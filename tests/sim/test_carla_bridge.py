@@ -12,6 +12,8 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from msgs import TOPICS, ControlCommand, EgoState, EpisodeEvent, ObjectArray
 from nodes.runtime.node import make_params
@@ -59,6 +61,23 @@ def test_right_is_towards_plus_y_as_in_our_frame():
     # yaw 0: forward +x, right +y (CARLA); our y grows to the right too (towards higher lanes)
     assert forward_right(0.0) == (pytest.approx((1.0, 0.0)), pytest.approx((0.0, 1.0)))
     assert forward_right(90.0)[0] == pytest.approx((0.0, 1.0))  # positive yaw turns towards +y
+
+
+finite = st.floats(-1e4, 1e4, allow_nan=False)
+
+
+@given(yaw=st.floats(-720, 720), along=finite, across=finite)
+def test_lane_frame_inverts_placing_a_point_along_and_across_a_lane(yaw, along, across):
+    (fx, fy), (rx, ry) = forward_right(yaw)
+    got = to_lane_frame(along * fx + across * rx, along * fy + across * ry, yaw)
+    assert got == pytest.approx((along, across), abs=1e-6 * (1 + abs(along) + abs(across)))
+
+
+@given(accel=st.floats(-1, 1), steer=st.floats(-1, 1), max_steer=st.floats(46, 90))
+def test_command_to_control_inverts_inside_its_range(accel, steer, max_steer):
+    throttle, s, brake = command_to_control(accel, steer, max_steer, 5.0, 5.0)
+    assert 0 <= throttle <= 1 and 0 <= brake <= 1 and -1 <= s <= 1 and throttle * brake == 0
+    assert control_to_command(throttle, s, brake, max_steer, 5.0, 5.0) == pytest.approx((accel, steer), abs=1e-9)
 
 
 @pytest.mark.parametrize("accel, steer, expected", [
