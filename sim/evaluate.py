@@ -229,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     meta: dict[str, Any] = {"episodes": args.episodes, "seed": args.seed, "jobs": args.jobs or 1,
                             "inprocess": args.inprocess, "started": datetime.now().isoformat(timespec="seconds")}
     if args.recordings:
+        meta = {"recordings": [str(folder) for folder in args.recordings], "limit": args.limit,
+                "started": meta["started"]}
         for folder in args.recordings:
             recordings = sorted(folder.rglob("*.mcap"))
             if not recordings:
