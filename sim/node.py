@@ -1,24 +1,18 @@
 """The sim node: highway-env stepped once per /control/cmd, publishing what the world looks like.
 
-Lockstep: `start()` publishes tick 0; each `step` applies the command for the current tick and
-publishes the next tick. When an episode ends, the terminal tick's data goes out as usual; the command
-that answers it is not applied: instead the end event (with its reason) is published, then, unless that
-was the last episode, the next episode's start event and its tick 0.
-
-Real-time mode: the runtime calls `step` every `realtime_period()` of wall time with the latest command
-(the trigger is None on purpose: a command arriving must not step the world a second time); a missing
-or late command means "keep applying the last one" and is normal there, so it is only counted in lockstep.
+The episode protocol (lockstep and real time) is `sim.episodes.EpisodicSimNode`'s; this module gives it
+the highway-env world.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from msgs import ControlCommand, EpisodeEvent, Message
-from nodes.runtime.node import Node, Outputs, Params, tick_header
+from nodes.runtime.node import Params
+from sim.episodes import MODES, EpisodicSimNode
 from sim.highway import SIM_RATE_HZ, HighwaySim, SimParams
 
-MODES = ("lockstep", "realtime")
+__all__ = ["MODES", "NODE", "SimNode", "SimNodeParams"]
 
 
 class SimNodeParams(Params, SimParams, kw_only=True, forbid_unknown_fields=True):
@@ -29,104 +23,13 @@ class SimNodeParams(Params, SimParams, kw_only=True, forbid_unknown_fields=True)
     mode: str = "lockstep"  # "lockstep" (step on each command) or "realtime" (paced by the wall clock)
 
 
-class SimNode(Node):
-    name: ClassVar[str] = "sim"
+class SimNode(EpisodicSimNode):
     Params: ClassVar[type[Params]] = SimNodeParams
-    inputs: ClassVar[dict[str, str]] = {"cmd": "/control/cmd"}
-    outputs: ClassVar[dict[str, str]] = {
-        "camera": "/sim/camera",
-        "ego": "/sim/ego",
-        "objects": "/sim/objects_gt",
-        "episode": "/sim/episode",
-    }
-    trigger: ClassVar[str | None] = None  # lockstep: steps when the tick's cmd is in; real time: on the clock
+    sim_rate_hz: ClassVar[float] = SIM_RATE_HZ
+    sim: HighwaySim
 
-    def __init__(self, params: SimNodeParams) -> None:
-        super().__init__(params)
-        if params.episodes < 1:
-            raise ValueError(f"sim params: episodes must be >= 1, got {params.episodes}")
-        if params.mode not in MODES:
-            raise ValueError(f"sim params: mode must be one of {MODES}, got {params.mode!r}")
-        self.params: SimNodeParams = params
-        self.sim = HighwaySim(SimParams(**{f: getattr(params, f) for f in SimParams.__struct_fields__}))
-        self.episode = 0
-        self._pending_end: str | None = None  # reason of an episode whose terminal tick was published
-        self._finished = False
-        self._last_cmd = ControlCommand(acceleration=0.0, steering=0.0)
-        self._counters = {"ticks": 0, "episodes": 0, "non_finite_cmd": 0, "missing_cmd": 0, "stale_cmd": 0}
-
-    @classmethod
-    def output_ports(cls, params: Params) -> dict[str, str]:
-        ports = dict(cls.outputs)
-        if not getattr(params, "render", True):
-            del ports["camera"]
-        return ports
-
-    def realtime_period(self) -> float | None:
-        return 1.0 / SIM_RATE_HZ
-
-    @property
-    def finished(self) -> bool:
-        return self._finished
-
-    def close(self) -> None:
-        self.sim.close()
-
-    def counters(self) -> dict[str, int]:
-        return dict(self._counters)
-
-    def start(self) -> Outputs:
-        return self._begin(0)
-
-    def step(self, inputs: dict[str, Message | None]) -> Outputs:
-        if self._finished:
-            return []
-        if self._pending_end is not None:
-            return self._end()
-        lockstep = self.params.mode == "lockstep"
-        cmd = inputs.get("cmd")
-        if cmd is None:
-            self._counters["missing_cmd"] += int(lockstep)
-            cmd = self._last_cmd
-        elif not isinstance(cmd, ControlCommand) or not cmd.is_finite():
-            self._counters["non_finite_cmd"] += 1
-            cmd = ControlCommand(header=self.sim.header(), acceleration=0.0, steering=0.0)
-        elif lockstep and (cmd.header.episode, cmd.header.tick) != (self.sim.episode, self.sim.tick):
-            self._counters["stale_cmd"] += 1
-        self._last_cmd = cmd
-        self.sim.step(cmd)
-        self._counters["ticks"] += 1
-        if self.sim.end_reason is not None:
-            self._pending_end = self.sim.end_reason
-        return self._tick_outputs()
-
-    def _begin(self, episode: int) -> Outputs:
-        self.episode = episode
-        seed = self.params.seed + episode
-        self.sim.reset(seed=seed, episode=episode)
-        self._last_cmd = ControlCommand(acceleration=0.0, steering=0.0)
-        event = EpisodeEvent(header=self.sim.header(), kind="start", seed=seed)
-        return [("episode", event), *self._tick_outputs()]
-
-    def _end(self) -> Outputs:
-        last = self.episode + 1 >= self.params.episodes
-        event = EpisodeEvent(header=self.sim.header(), kind="end", seed=self.params.seed + self.episode,
-                             reason=self._pending_end or "", last=last)
-        self._pending_end = None
-        self._counters["episodes"] += 1
-        if last:
-            self._finished = True
-            return [("episode", event)]
-        return [("episode", event), *self._begin(self.episode + 1)]
-
-    def _tick_outputs(self) -> Outputs:
-        world = self.sim.header()
-        out: Outputs = []
-        if self.params.render:
-            out.append(("camera", self.sim.camera(tick_header(world, "camera"))))
-        out.append(("ego", self.sim.ego_state(world)))
-        out.append(("objects", self.sim.objects_gt(tick_header(world, "ego"))))
-        return out
+    def make_world(self, params: Params) -> HighwaySim:
+        return HighwaySim(SimParams(**{f: getattr(params, f) for f in SimParams.__struct_fields__}))
 
 
 NODE = SimNode
