@@ -38,23 +38,20 @@ def lanes_across(wp: Any, driving: Any) -> list[Any]:
 
 def lane_position(wp: Any, driving: Any) -> tuple[int, int]:
     """(lane index, lanes count) of `wp` among the driving lanes running its way; index 0 is leftmost."""
-    index = 0
-    here = wp
+    left = _lanes_beside(wp, driving, "get_left_lane")
+    return left, left + 1 + _lanes_beside(wp, driving, "get_right_lane")
+
+
+def _lanes_beside(wp: Any, driving: Any, step: str) -> int:
+    """Driving lanes running `wp`'s way next to it, walking with `step` (get_left_lane / get_right_lane)."""
+    count, here = 0, wp
     for _ in range(MAX_LANES):
-        left = here.get_left_lane()
-        if not _same_way(left, wp, driving):
-            break
-        index += 1
-        here = left
-    count = index + 1
-    here = wp
-    for _ in range(MAX_LANES):
-        right = here.get_right_lane()
-        if not _same_way(right, wp, driving):
+        beside = getattr(here, step)()
+        if not _same_way(beside, wp, driving):
             break
         count += 1
-        here = right
-    return index, count
+        here = beside
+    return count
 
 
 def highway_starts(world_map: Any, spawn_points: list[Any], driving: Any, min_lanes: int) -> list[Any]:
