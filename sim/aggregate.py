@@ -52,6 +52,8 @@ def aggregate(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
             mean, lo, hi = mean_ci95([float(v) for v in present if math.isfinite(v)])
             if key.endswith("_ratio") and lo is not None and hi is not None:  # a fraction stays in [0, 1]
                 lo, hi = max(lo, 0.0), min(hi, 1.0)
+            elif lo is not None and all(v >= 0 for v in present):  # times, distances, counts: not below 0
+                lo = max(lo, 0.0)
             _put(out, key, (mean, lo, hi))
     if "collision" in keys:
         out["collisions"] = sum(bool(row.get("collision")) for row in rows)

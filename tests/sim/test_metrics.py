@@ -319,3 +319,11 @@ def test_aggregate_of_real_rows_keeps_every_metric():
     assert agg["mean_speed_mps_ci95_lo"] == pytest.approx(20.0 - 4.302653 * 2 / math.sqrt(3))
     assert agg["collision_rate"] == 0.0 and agg["comfortable_rate"] == 1.0
     assert agg["override_ratio"] is None  # no decision stream in any episode
+
+
+def test_intervals_of_quantities_never_negative_stay_at_or_above_zero() -> None:
+    rows = [{"episode": i, "seed": i, "time_ttc_below_s": v, "signed_m": v - 0.2} for i, v in
+            enumerate([0.0, 0.0, 0.0, 0.0, 1.0])]
+    agg = aggregate(rows)
+    assert agg["time_ttc_below_s_ci95_lo"] == 0.0 < agg["time_ttc_below_s_ci95_hi"]
+    assert agg["signed_m_ci95_lo"] < -0.2  # a quantity seen below zero keeps its plain t interval
