@@ -3,6 +3,10 @@
 A record's data is the message's MessagePack body with any pixels inline (`msgs.encode_body`), so each
 record decodes on its own with the channel's type; `msgs.encode` turns it back into the wire frames.
 log_time is the wall-clock receive time [ns]; the simulated time is in every message's header.
+
+Companion channels (`write_foreign`: the recorder's Foxglove views under /foxglove/...) carry other
+encodings (protobuf with Foxglove's schemas); `read_records` leaves them out, so replay, golden tests and
+metrics see the drivestack topics only.
 """
 
 from __future__ import annotations
@@ -66,6 +70,22 @@ class RecordingWriter:
                                  sequence=self._sequence[topic])
         self.messages += 1
 
+    def write_foreign(self, topic: str, schema: tuple[str, str, bytes], message_encoding: str, data: bytes,
+                      log_time_ns: int) -> None:
+        """A message in another encoding on a companion channel; schema is (name, encoding, data)."""
+        cid = self._channels.get(topic)
+        if cid is None:
+            name, encoding, schema_data = schema
+            sid = self._schemas.get(name)
+            if sid is None:
+                sid = self._schemas[name] = self._writer.register_schema(name, encoding, schema_data)
+            cid = self._channels[topic] = self._writer.register_channel(topic, message_encoding, sid)
+            self._sequence[topic] = 0
+        self._sequence[topic] += 1
+        self._writer.add_message(cid, log_time=log_time_ns, data=data, publish_time=log_time_ns,
+                                 sequence=self._sequence[topic])
+        self.messages += 1
+
     def finish(self) -> None:
         if not self.finished:
             self.finished = True
@@ -121,7 +141,8 @@ def read_records(path: str | Path, topics: set[str] | None = None) -> Iterator[R
         if _is_finalised(f):
             reader = make_reader(f)
             for schema, channel, message in reader.iter_messages(topics=list(topics) if topics else None):
-                yield Record(channel.topic, _type_name(schema.name), message.data, message.log_time)
+                if channel.message_encoding == MESSAGE_ENCODING:
+                    yield Record(channel.topic, _type_name(schema.name), message.data, message.log_time)
             return
         yield from _recover(f, topics)
 
@@ -148,7 +169,7 @@ def _recover(f: BinaryIO, topics: set[str] | None) -> Iterator[Record]:
         for record in stream.records:
             if isinstance(record, Schema):
                 schemas[record.id] = record.name
-            elif isinstance(record, Channel):
+            elif isinstance(record, Channel) and record.message_encoding == MESSAGE_ENCODING:
                 channels[record.id] = (record.topic, record.schema_id)
             elif isinstance(record, McapMessage) and record.channel_id in channels:
                 topic, sid = channels[record.channel_id]

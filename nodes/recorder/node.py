@@ -9,6 +9,7 @@ from typing import ClassVar
 
 from msgs import Message
 from msgs.registry import TOPICS
+from nodes.recorder.foxglove_views import ENCODING, FoxgloveViews
 from nodes.recorder.mcap_io import RecordingWriter
 from nodes.runtime.node import Node, Outputs, Params
 
@@ -17,6 +18,7 @@ class RecorderParams(Params, kw_only=True, forbid_unknown_fields=True):
     path: str = ""  # output file; empty: <run dir>/recording.mcap (the run dir comes from `launch`)
     topics: list[str] = []  # topics to record; empty: every registered topic
     exclude: list[str] = []  # topics to leave out
+    foxglove: bool = True  # also write Foxglove views (camera, boxes, ego) under /foxglove/...; needs foxglove-sdk
 
 
 class RecorderNode(Node):
@@ -43,6 +45,14 @@ class RecorderNode(Node):
             except (OSError, KeyError, ValueError):
                 pass
         self.writer = RecordingWriter(self.path, metadata)
+        self.views: FoxgloveViews | None = None
+        self.view_errors = 0
+        if params.foxglove:
+            try:
+                self.views = FoxgloveViews()
+            except ImportError:
+                print('recorder: foxglove-sdk is not installed, so no Foxglove views in the recording '
+                      '(pip install "drivestack[foxglove]", or foxglove:=false to silence this)', flush=True)
 
     @classmethod
     def input_ports(cls, params: Params) -> dict[str, str]:
@@ -58,13 +68,24 @@ class RecorderNode(Node):
             raise ValueError(f"topics: unknown topic(s) {unknown}; registered: {sorted(TOPICS)}")
 
     def on_message(self, port: str, msg: Message) -> None:
-        self.writer.write(port, msg, time.time_ns())
+        now = time.time_ns()
+        self.writer.write(port, msg, now)
+        if self.views is not None:
+            try:
+                views = self.views.convert(port, msg)
+            except Exception as exc:  # noqa: BLE001 - a view must never cost the recording itself
+                self.view_errors += 1
+                if self.view_errors == 1:
+                    print(f"recorder: no Foxglove view of {port}: {type(exc).__name__}: {exc}", flush=True)
+                return
+            for topic, schema, data in views:
+                self.writer.write_foreign(topic, schema, ENCODING, data, now)
 
     def step(self, inputs: dict[str, Message | None]) -> Outputs:
         return []
 
     def counters(self) -> dict[str, int]:
-        return {"recorded": self.writer.messages}
+        return {"recorded": self.writer.messages, "foxglove_view_errors": self.view_errors}
 
     def close(self) -> None:
         self.writer.finish()

@@ -14,7 +14,7 @@ import msgspec
 
 from msgs import Message
 from msgs.registry import TOPICS
-from nodes.recorder.mcap_io import Record, read_records
+from nodes.recorder.mcap_io import MESSAGE_ENCODING, Record, read_records
 from nodes.runtime.node import Node, Outputs, Params
 
 BATCH = 64  # [messages] at most this many per call at --rate max, so a stop request is seen promptly
@@ -72,7 +72,8 @@ class ReplayNode(Node):
         try:
             with open(params.file, "rb") as f:
                 summary = make_reader(f).get_summary()
-            topics = {c.topic for c in summary.channels.values()} if summary else set()
+            topics = {c.topic for c in summary.channels.values() if c.message_encoding == MESSAGE_ENCODING
+                      } if summary else set()
         except Exception:  # noqa: BLE001 - an unfinalised file: scan it
             topics = {r.topic for r in read_records(params.file)}
         return {t: t for t in sorted(topics) if _wanted(params, t)}

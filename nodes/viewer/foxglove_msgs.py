@@ -48,7 +48,7 @@ def yaw(angle_rad: float) -> Quaternion:
 
 def raw_image(image: Image) -> RawImage:
     return RawImage(timestamp=stamp(image.header), frame_id="camera", width=image.width, height=image.height,
-                    encoding="rgb8", step=3 * image.width, data=image.data)
+                    encoding="rgb8", step=3 * image.width, data=bytes(image.data))  # a received frame is a view
 
 
 def compressed_image(bgr: np.ndarray, header: Header, fmt: str = "jpeg",
