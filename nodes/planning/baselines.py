@@ -18,7 +18,7 @@ import highway_env  # noqa: F401  (registers the envs)
 import numpy as np
 from highway_env.vehicle.behavior import IDMVehicle
 
-from nodes.planning.progress import TqdmProgress
+from nodes.planning.progress import TqdmProgress, tensorboard_dir
 from nodes.planning.seeds import TRAIN_SEED_RANGE
 
 EXAMPLE_DQN_PATH = Path("models/planner_example_dqn.zip")
@@ -69,7 +69,8 @@ def train_example_dqn(args: ExampleDQNArgs, out: Path, tensorboard_log: str | No
         buffer_size=args.buffer_size, learning_starts=args.learning_starts, batch_size=args.batch_size,
         gamma=args.gamma, train_freq=args.train_freq, gradient_steps=args.gradient_steps,
         target_update_interval=args.target_update_interval, exploration_fraction=args.exploration_fraction,
-        seed=args.seed, verbose=0, tensorboard_log=tensorboard_log, device="cpu",
+        seed=args.seed, verbose=0, device="cpu",
+        tensorboard_log=tensorboard_dir(Path(tensorboard_log)) if tensorboard_log else None,
     )
     start = time.perf_counter()
     progress = TqdmProgress(args.total_timesteps, "example dqn")

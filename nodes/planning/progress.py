@@ -1,6 +1,9 @@
-"""A tqdm progress bar for stable-baselines3 training (SB3's own needs `rich`, which is not a dependency)."""
+"""Training helpers: a tqdm progress bar for stable-baselines3 (SB3's own needs `rich`, not a dependency), and
+where TensorBoard logs go."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from stable_baselines3.common.callbacks import BaseCallback
 from tqdm import tqdm
@@ -46,3 +49,14 @@ class EpisodeStatsLogger(BaseCallback):
             overridden = stats.overridden_steps / max(stats.plan_steps, 1)
             self.logger.record_mean("rollout/override_ratio", overridden)
         return True
+
+
+def tensorboard_dir(path: Path) -> str | None:
+    """`path` for SB3's TensorBoard logs, or None (with a note) when tensorboard is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        print('note: tensorboard is not installed, so no TensorBoard logs (pip install "drivestack[train]"); '
+              "evaluations still go to evaluations.npz and summary.json", flush=True)
+        return None
+    return str(path)

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nodes.planning.progress import tensorboard_dir
 from nodes.planning.seeds import VALIDATION_SEED_BASE
 
 
@@ -113,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         batch_size=args.batch_size, gamma=args.gamma, train_freq=args.train_freq,
         gradient_steps=args.gradient_steps, target_update_interval=args.target_update_interval,
         exploration_fraction=args.exploration_fraction, exploration_final_eps=args.exploration_final_eps,
-        seed=args.seed, verbose=0, tensorboard_log=str(log_dir / "tb"), device="cpu",
+        seed=args.seed, verbose=0, tensorboard_log=tensorboard_dir(log_dir / "tb"), device="cpu",
     )
     evaluation = EvalCallback(eval_env, n_eval_episodes=args.eval_episodes, eval_freq=args.eval_freq,
                               best_model_save_path=str(log_dir), log_path=str(log_dir), deterministic=True,
