@@ -4,8 +4,11 @@ Rows:
   idm_mobil         highway-env's built-in IDM/MOBIL car as the ego (the reference driver)
   example_dqn       HighwayEnv's scripts/sb3_highway_dqn.py DQN (highway-env's own meta-action controller
                     and its full Kinematics observation), models/planner_example_dqn.zip
-  planner_dqn       our DQN, its meta-actions carried out by our decision and control at 15 Hz from
-                    ground truth cut to the camera's view; decision overrides OFF, then ON
+  planner_dqn       our DQN (models/planner_dqn.zip, the stack's: trained with decision's overrides ON), its
+                    meta-actions carried out by our decision and control at 15 Hz from ground truth cut to
+                    the camera's view; decision overrides OFF, then ON
+  planner_dqn_trained_off
+                    the same, trained with the overrides OFF (models/planner_dqn_off.zip, the ablation)
 Columns (means over episodes):
   collision_rate    episodes that ended in a collision
   mean_speed_mps    forward speed averaged over the episode
@@ -48,8 +51,9 @@ from nodes.planning.env import PlannerEnv, PlannerEnvConfig, evaluation_sim  # n
 from nodes.planning.policy import DEFAULT_MODEL, DQNPolicy  # noqa: E402
 from nodes.planning.seeds import BENCH_SEED_BASE  # noqa: E402
 
+TRAINED_OFF_MODEL = str(Path(__file__).resolve().parents[1] / "models" / "planner_dqn_off.zip")
 DURATION = 40.0  # [s] highway-v0's episode
-GOALS = "faster than IDM/MOBIL; fewer collisions than the example DQN; ON: collisions <= 2%, speed >= 24 m/s"
+GOALS = ("faster than IDM/MOBIL; fewer collisions than the example DQN; ON: collisions <= 2%, speed >= 24 m/s")
 
 
 @dataclass
@@ -119,13 +123,13 @@ def summarise(name: str, episodes: list[Episode], seconds: float, with_overrides
 
 
 def table(rows: list[dict]) -> str:
-    head = (f"| {'row':<30} | {'episodes':>8} | {'collision rate':>14} | {'mean speed m/s':>14} | "
+    head = (f"| {'row':<37} | {'episodes':>8} | {'collision rate':>14} | {'mean speed m/s':>14} | "
             f"{'return/s':>8} | {'lane changes/ep':>15} | {'overrides/ep':>12} | {'override ratio':>14} |")
     lines = [head, "|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|"]
     for r in rows:
         ov = f"{r['overrides_per_episode']:.2f}" if "overrides_per_episode" in r else "-"
         ratio = f"{r['override_ratio']:.3f}" if "override_ratio" in r else "-"
-        lines.append(f"| {r['name']:<30} | {r['episodes']:>8} | {r['collision_rate']:>14.1%} | "
+        lines.append(f"| {r['name']:<37} | {r['episodes']:>8} | {r['collision_rate']:>14.1%} | "
                      f"{r['mean_speed_mps']:>14.2f} | {r['return_per_s']:>8.3f} | "
                      f"{r['lane_changes_per_episode']:>15.2f} | {ov:>12} | {ratio:>14} |")
     return "\n".join(lines)
@@ -134,7 +138,15 @@ def table(rows: list[dict]) -> str:
 def goals(rows: dict[str, dict]) -> list[str]:
     idm, example = rows["idm_mobil"], rows["example_dqn"]
     off, on = rows["planner_dqn_overrides_off"], rows["planner_dqn_overrides_on"]
-    checks = [
+    checks = []
+    trained_off = rows.get("planner_dqn_trained_off_overrides_off")
+    if trained_off is not None:
+        checks += [
+            ("trained OFF, run OFF: faster than IDM/MOBIL", trained_off["mean_speed_mps"] > idm["mean_speed_mps"]),
+            ("trained OFF, run OFF: fewer collisions than the example DQN",
+             trained_off["collision_rate"] < example["collision_rate"]),
+        ]
+    checks += [
         ("OFF faster than IDM/MOBIL", off["mean_speed_mps"] > idm["mean_speed_mps"]),
         ("ON faster than IDM/MOBIL", on["mean_speed_mps"] > idm["mean_speed_mps"]),
         ("OFF fewer collisions than the example DQN", off["collision_rate"] < example["collision_rate"]),
@@ -155,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"the example DQN zip (made by: {EXAMPLE_DQN_COMMAND})")
     parser.add_argument("--extra", action="append", default=[], metavar="NAME=PATH",
                         help="another planner zip to bench beside --model (rows NAME_overrides_off/_on)")
+    parser.add_argument("--trained-off-model", default=TRAINED_OFF_MODEL,
+                        help="the ablation DQN trained with overrides OFF ('' to leave its rows out)")
     parser.add_argument("--only", metavar="ROW[,ROW]", help="run only these rows (names as in the table)")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args(argv)
@@ -166,13 +180,16 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     ours = DQNPolicy(args.model)
     example = DQNPolicy(args.example_model, make_command=EXAMPLE_DQN_COMMAND)
+    extras = list(args.extra)
+    if args.trained_off_model and Path(args.trained_off_model).is_file():
+        extras.insert(0, f"planner_dqn_trained_off={args.trained_off_model}")
     runs: list[tuple[str, Callable[[int], Episode], bool]] = [
         ("idm_mobil", lambda s: run_reference(s, None), False),
         ("example_dqn", lambda s: run_reference(s, lambda o: example.act(o)[0]), False),
         ("planner_dqn_overrides_off", planner_runner(ours, overrides=False), True),
         ("planner_dqn_overrides_on", planner_runner(ours, overrides=True), True),
     ]
-    for spec in args.extra:
+    for spec in extras:
         name, sep, path = spec.partition("=")
         if not sep or not name or not path:
             parser.error(f"--extra wants NAME=PATH, got {spec!r}")

@@ -27,8 +27,9 @@ def _ticks(count: int, seed: int = 2) -> list[tuple[EgoState, ObjectArray]]:
     return out
 
 
-def test_shipped_model_loads_and_acts() -> None:
-    policy = DQNPolicy(DEFAULT_MODEL)
+@pytest.mark.parametrize("model", [DEFAULT_MODEL, "models/planner_dqn_off.zip"])
+def test_shipped_model_loads_and_acts(model: str) -> None:
+    policy = DQNPolicy(model)
     assert policy.vehicles_count == ObservationConfig().vehicles_count
     ego, objects = _ticks(1)[0]
     obs = build_observation(objects.objects, ego)
