@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from nodes.runtime.launchfile import LaunchError, load_plan, parse_overrides
+from nodes.runtime.runner import die_with_parent
 
 
 def describe(plan_file: str) -> str:
@@ -36,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="start just these nodes (comma-separated); the others run in another "
                         "launch of the same file, e.g. on another host (needs base_port, i.e. tcp endpoints)")
     args = parser.parse_intermixed_args(argv)  # options may come after name:=value pairs
+    if argv is None:  # run as a program: stop (SIGTERM -> clean shutdown) if whatever started it dies
+        die_with_parent()
     try:
         if args.show_args:
             print(describe(args.file))

@@ -214,8 +214,9 @@ def unblock_stop_signals() -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to SIGTERM this process when the launcher dies, so no node is ever orphaned."""
+def die_with_parent() -> None:
+    """Ask Linux to SIGTERM this process when its parent dies: a node when its launcher dies, a launcher when
+    the program that started it (evaluate, a Ray task) dies, so nothing is ever orphaned."""
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -227,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run one drivestack node process from a resolved spec.")
     parser.add_argument("--spec", required=True, help="path of the node spec (JSON), written by `launch`")
     args = parser.parse_args(argv)
-    _die_with_parent()
+    die_with_parent()
     with open(args.spec, "rb") as f:
         spec = msgspec.json.decode(f.read(), type=NodeSpec)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stdout)

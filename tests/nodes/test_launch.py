@@ -1,6 +1,7 @@
 """The launcher end to end, through real processes."""
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -100,3 +101,39 @@ def test_realtime_mode_runs_paced(workdir):
     assert res.returncode == 0, res.stdout + res.stderr
     m = re.search(r"ticker: (\d+) commands", res.stdout)
     assert m and 20 <= int(m.group(1)) <= 30  # commands answer most ticks; none is waited for
+
+
+def test_a_launch_whose_parent_is_killed_stops_cleanly(workdir):
+    """evaluate or a Ray task SIGKILLed mid-run: its launch gets SIGTERM, stops every node, finalises the file."""
+    from nodes.recorder.mcap_io import _is_finalised
+
+    starter = ("import subprocess, sys\n"
+               "p = subprocess.Popen([sys.executable, '-m', 'nodes.launch', 'demo.yaml', 'ticks:=100000000',"
+               " 'record:=true'], stdout=subprocess.DEVNULL)\n"
+               "print(p.pid, flush=True)\n"
+               "p.wait()\n")
+    parent = subprocess.Popen([sys.executable, "-c", starter], cwd=workdir, stdout=subprocess.PIPE, text=True,
+                              env=_env(None))
+    launch_pid = int(parent.stdout.readline())
+    try:
+        deadline = time.monotonic() + 60
+        recording = None
+        while time.monotonic() < deadline and recording is None:
+            recording = next(iter(workdir.glob("runs/*/recording.mcap")), None)
+            time.sleep(0.1)
+        assert recording is not None
+        ns = json.loads(next(workdir.glob("runs/*/launch.json")).read_text())["namespace_dir"]
+        while time.monotonic() < deadline and recording.stat().st_size < 100_000:
+            time.sleep(0.1)
+        parent.kill()
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and pid_alive(launch_pid):
+            time.sleep(0.1)
+        assert not pid_alive(launch_pid)
+        assert not Path(ns).exists()  # every node stopped and the namespace was removed
+        with open(recording, "rb") as f:
+            assert _is_finalised(f)
+    finally:
+        if pid_alive(launch_pid):
+            os.kill(launch_pid, signal.SIGKILL)
