@@ -63,6 +63,8 @@ def test_recording_holds_schemas_and_launch_metadata(workdir):
         summary = make_reader(f).get_summary()
     schemas = {s.name: s.encoding for s in summary.schemas.values()}
     assert schemas["drivestack.EgoState"] == "jsonschema"
-    assert {c.message_encoding for c in summary.channels.values()} == {"msgpack"}
+    encodings = {c.topic: c.message_encoding for c in summary.channels.values()}
+    assert {e for t, e in encodings.items() if not t.startswith("/foxglove/")} == {"msgpack"}
+    assert {e for t, e in encodings.items() if t.startswith("/foxglove/")} == {"protobuf"}  # Foxglove's views
     ego = next(r for r in read_records(rec, {"/sim/ego"}))
     assert isinstance(ego.decode(), EgoState)
