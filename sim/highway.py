@@ -47,6 +47,7 @@ class SimParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     offroad_terminal: bool = True  # end the episode when the ego leaves the road
     kinematics_obs: bool = False  # compute highway-env's Kinematics observation (unused here; ~30% of a step)
     ego_driver: str = "stack"  # "stack": /control/cmd drives the ego; "idm": highway-env's IDM/MOBIL drives it
+    right_lane_reward: float = 0.1  # highway-env's reward weight for the rightmost lane (its default; training)
 
     def validate(self) -> SimParams:
         """ValueError naming the first bad field; returns self so it chains."""
@@ -92,6 +93,7 @@ def env_config(params: SimParams, action: dict[str, Any] | None = None) -> dict[
         "vehicles_density": params.vehicles_density,
         "duration": params.duration,
         "offroad_terminal": params.offroad_terminal,
+        "right_lane_reward": params.right_lane_reward,
         **params.view.env_config(),
         "offscreen_rendering": True,
     }
