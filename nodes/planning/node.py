@@ -7,7 +7,7 @@ from typing import ClassVar
 from msgs import EgoState, Message, ObjectArray, Plan
 from msgs.registry import CONTROL_RATE_HZ
 from nodes.planning.observation import ObservationConfig, build_observation
-from nodes.planning.policy import DEFAULT_MODEL, DQNPolicy, IdlePolicy
+from nodes.planning.policy import DEFAULT_MODEL, DQNPolicy, IdlePolicy, resolve_model_path
 from nodes.runtime.node import Node, Outputs, Params, tick_header
 
 
@@ -25,6 +25,15 @@ class PlanningNode(Node):
     inputs: ClassVar[dict[str, str]] = {"objects": "/perception/objects", "ego": "/sim/ego"}
     outputs: ClassVar[dict[str, str]] = {"plan": "/planning/plan"}
     trigger: ClassVar[str | None] = "ego"
+
+    @classmethod
+    def check(cls, params: Params) -> None:
+        assert isinstance(params, PlanningParams)
+        if params.policy not in ("dqn", "idle"):
+            raise ValueError(f"policy: must be 'dqn' or 'idle', got {params.policy!r}")
+        if params.policy == "dqn" and not resolve_model_path(params.model_path).is_file():
+            raise ValueError(f"model_path: no planner model at {params.model_path!r} (models/README.md says how to "
+                             "train one: drivestack train planner)")
 
     def __init__(self, params: PlanningParams) -> None:
         super().__init__(params)

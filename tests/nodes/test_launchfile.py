@@ -119,3 +119,9 @@ def test_every_shipped_launch_file_plans_with_its_defaults(path):
     plan = load_plan(path, overrides)
     assert plan.nodes, f"{path.name} plans no node"
     assert all(node.name for node in plan.nodes)
+
+
+def test_a_missing_planner_model_is_a_launch_error_naming_node_and_field():
+    with pytest.raises(LaunchError, match=r"full_stack\.yaml: node 'planning': params: model_path: no planner model"):
+        load_plan("full_stack.yaml", {"planner_model": "models/nowhere.zip"})
+    assert load_plan("full_stack.yaml", {"planner_model": "models/planner_dqn_off.zip"}).node("planning")
