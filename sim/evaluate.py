@@ -219,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="with --recordings: score only the first N episodes (by seed)")
     parser.add_argument("--out", type=Path, help="report directory (default: runs/eval-<stamp>)")
     args = parser.parse_args(argv)
+    if args.ray and args.ray.endswith((".yaml", ".yml")):
+        parser.error(f"--ray took {args.ray!r} as the Ray ADDRESS: put the launch file before --ray "
+                     "(drivestack evaluate FILE.yaml --ray [ADDRESS])")
     if args.ray is not None and (args.inprocess or args.recordings):
         parser.error("--ray drives multi-process stacks: it cannot be combined with --inprocess or --recordings")
     from sim.report import format_table, write_report

@@ -64,3 +64,11 @@ def test_a_failing_task_is_reported_not_hung(tmp_path, local_ray, monkeypatch, c
                    "    params: {ticks: 3}\n  - name: echo\n    module: nodes.demo.echo\n")
     assert main([str(bad), "--episodes", "1", "--ray", "--out", str(tmp_path / "out")]) == 1
     assert "no recording" in capsys.readouterr().err
+
+
+def test_a_launch_file_taken_for_the_address_is_refused(capsys):
+    from sim.evaluate import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--ray", "full_stack.yaml"])
+    assert exc.value.code == 2 and "put the launch file before --ray" in capsys.readouterr().err
