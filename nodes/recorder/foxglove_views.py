@@ -48,9 +48,7 @@ class FoxgloveViews:
             self.ego = msg
             views += [(topic, fm.ego_odometry(msg)), ("/tf", fm.ego_transform(msg))]
         elif isinstance(msg, ObjectArray) and topic == "/sim/objects_gt":
-            ego = self.ego if self.ego is not None and (self.ego.header.episode, self.ego.header.tick) == (
-                msg.header.episode, msg.header.tick) else None
-            views.append((topic, fm.objects_scene(msg, "objects_gt", fm.GT_RGBA, ego=ego)))
+            views.append((topic, fm.ground_truth_scene(msg, self.ego)))
         elif isinstance(msg, ObjectArray) and topic == "/perception/objects":
             views.append((topic, fm.objects_scene(msg, "perception", fm.DET_RGBA, labels=True)))
         return [(PREFIX + name, self._schema(view), view.encode()) for name, view in views]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -48,43 +48,39 @@ class RecordingWriter:
         self.messages = 0
         self.finished = False
 
-    def _channel(self, topic: str, kind: type[Message]) -> int:
+    def _channel(self, topic: str, schema_name: str, schema_encoding: str, schema_data: Callable[[], bytes],
+                 message_encoding: str) -> int:
+        """The channel of `topic`, registered (with its schema, made only once) on first use."""
         cid = self._channels.get(topic)
         if cid is None:
-            sid = self._schemas.get(kind.__name__)
+            sid = self._schemas.get(schema_name)
             if sid is None:
-                schema = json.dumps(msgspec.json.schema(kind)).encode()
-                sid = self._schemas[kind.__name__] = self._writer.register_schema(
-                    f"drivestack.{kind.__name__}", SCHEMA_ENCODING, schema)
-            cid = self._channels[topic] = self._writer.register_channel(topic, MESSAGE_ENCODING, sid)
+                sid = self._schemas[schema_name] = self._writer.register_schema(
+                    schema_name, schema_encoding, schema_data())
+            cid = self._channels[topic] = self._writer.register_channel(topic, message_encoding, sid)
             self._sequence[topic] = 0
         return cid
+
+    def _add(self, cid: int, topic: str, data: bytes, log_time_ns: int) -> None:
+        self._sequence[topic] += 1
+        self._writer.add_message(cid, log_time=log_time_ns, data=data, publish_time=log_time_ns,
+                                 sequence=self._sequence[topic])
+        self.messages += 1
 
     def write(self, topic: str, msg: Message, log_time_ns: int) -> None:
         self.write_raw(topic, type(msg), encode_body(msg), log_time_ns)
 
     def write_raw(self, topic: str, kind: type[Message], body: bytes, log_time_ns: int) -> None:
-        cid = self._channel(topic, kind)
-        self._sequence[topic] += 1
-        self._writer.add_message(cid, log_time=log_time_ns, data=body, publish_time=log_time_ns,
-                                 sequence=self._sequence[topic])
-        self.messages += 1
+        cid = self._channel(topic, f"drivestack.{kind.__name__}", SCHEMA_ENCODING,
+                            lambda: json.dumps(msgspec.json.schema(kind)).encode(), MESSAGE_ENCODING)
+        self._add(cid, topic, body, log_time_ns)
 
     def write_foreign(self, topic: str, schema: tuple[str, str, bytes], message_encoding: str, data: bytes,
                       log_time_ns: int) -> None:
         """A message in another encoding on a companion channel; schema is (name, encoding, data)."""
-        cid = self._channels.get(topic)
-        if cid is None:
-            name, encoding, schema_data = schema
-            sid = self._schemas.get(name)
-            if sid is None:
-                sid = self._schemas[name] = self._writer.register_schema(name, encoding, schema_data)
-            cid = self._channels[topic] = self._writer.register_channel(topic, message_encoding, sid)
-            self._sequence[topic] = 0
-        self._sequence[topic] += 1
-        self._writer.add_message(cid, log_time=log_time_ns, data=data, publish_time=log_time_ns,
-                                 sequence=self._sequence[topic])
-        self.messages += 1
+        name, encoding, schema_data = schema
+        self._add(self._channel(topic, name, encoding, lambda: schema_data, message_encoding), topic, data,
+                  log_time_ns)
 
     def finish(self) -> None:
         if not self.finished:

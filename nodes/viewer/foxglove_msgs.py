@@ -97,3 +97,10 @@ def objects_scene(objects: ObjectArray, name: str, rgba: tuple[float, float, flo
                                        color=white, text=f"#{o.id}"))
     entity = SceneEntity(timestamp=stamp(objects.header), frame_id="ego", id=name, cubes=cubes, texts=texts)
     return SceneUpdate(entities=[entity])
+
+
+def ground_truth_scene(objects: ObjectArray, ego: EgoState | None) -> SceneUpdate:
+    """The ground-truth boxes, with the ego's own box when `ego` is of the same tick."""
+    same_tick = ego is not None and (ego.header.episode, ego.header.tick) == (objects.header.episode,
+                                                                              objects.header.tick)
+    return objects_scene(objects, "objects_gt", GT_RGBA, ego=ego if same_tick else None)

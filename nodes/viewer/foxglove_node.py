@@ -147,10 +147,7 @@ class FoxgloveNode(Node):
             self.odometry.log(fm.ego_odometry(msg))
             self.tf.log(fm.ego_transform(msg))
         elif port == "gt" and isinstance(msg, ObjectArray):
-            same_tick = self.ego is not None and (self.ego.header.episode, self.ego.header.tick) == (
-                msg.header.episode, msg.header.tick)
-            ego = self.ego if same_tick else None
-            self.gt.log(fm.objects_scene(msg, "objects_gt", fm.GT_RGBA, ego=ego))
+            self.gt.log(fm.ground_truth_scene(msg, self.ego))
         elif port == "objects" and isinstance(msg, ObjectArray):
             self.objects.log(fm.objects_scene(msg, "perception", fm.DET_RGBA, labels=True))
         if port in self.json:
