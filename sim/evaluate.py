@@ -183,18 +183,11 @@ def _drive(configs: list[str], overrides: dict[str, Any], args: argparse.Namespa
         return results
     from sim.ray_eval import chunk_count, ray_session, run_ray
 
-    hosts: dict[str, int] = {}
-
-    def on_ray(jobs: list[Job], progress: tqdm) -> list[Path]:
-        paths, used = run_ray(jobs, progress)
-        for host, n in used.items():
-            hosts[host] = hosts.get(host, 0) + n
-        return paths
-
+    hosts: dict[str, int] = {}  # episodes driven per machine, filled by run_ray
     with ray_session(args.ray or None, None if args.ray else args.jobs) as cpus:
         tasks = chunk_count(args.episodes, cpus, args.chunk)
         meta["ray"] = {"address": args.ray or "local", "cpus": cpus, "tasks_per_config": tasks, "hosts": hosts}
-        drive(on_ray, tasks)
+        drive(lambda jobs, progress: run_ray(jobs, progress, hosts), tasks)
     return results
 
 
@@ -229,11 +222,13 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or Path("runs") / f"eval-{datetime.now():%Y%m%d-%H%M%S}"
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, list[dict[str, Any]]] = {}
-    meta: dict[str, Any] = {"episodes": args.episodes, "seed": args.seed, "jobs": args.jobs or 1,
-                            "inprocess": args.inprocess, "started": datetime.now().isoformat(timespec="seconds")}
+    started = datetime.now().isoformat(timespec="seconds")
+    meta: dict[str, Any] = (
+        {"recordings": [str(folder) for folder in args.recordings], "limit": args.limit, "started": started}
+        if args.recordings else
+        {"episodes": args.episodes, "seed": args.seed, "jobs": args.jobs or 1, "inprocess": args.inprocess,
+         "started": started})
     if args.recordings:
-        meta = {"recordings": [str(folder) for folder in args.recordings], "limit": args.limit,
-                "started": meta["started"]}
         for folder in args.recordings:
             recordings = sorted(folder.rglob("*.mcap"))
             if not recordings:

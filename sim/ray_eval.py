@@ -83,14 +83,14 @@ def _portable(job: Job) -> Job:
     return dataclasses.replace(job, config=str(path.resolve())) if path.is_file() else job
 
 
-def run_ray(jobs: list[Job], progress: tqdm) -> tuple[list[Path], dict[str, int]]:
-    """Run every job as a Ray task (inside `ray_session`); return their recordings and episodes per host."""
+def run_ray(jobs: list[Job], progress: tqdm, hosts: dict[str, int]) -> list[Path]:
+    """Run every job as a Ray task (inside `ray_session`); return their recordings. `hosts` counts the
+    episodes each machine drove."""
     import ray
 
     task = ray.remote(num_cpus=1)(drive_chunk)
     pending = {task.remote(_portable(job)): job for job in jobs}
     paths: dict[int, Path] = {}
-    hosts: dict[str, int] = {}
     waiting = list(pending)
     while waiting:
         done, waiting = ray.wait(waiting, num_returns=1)
@@ -108,4 +108,4 @@ def run_ray(jobs: list[Job], progress: tqdm) -> tuple[list[Path], dict[str, int]
         paths[id(job)] = path
         hosts[host] = hosts.get(host, 0) + job.episodes
         progress.update(job.episodes)
-    return [paths[id(job)] for job in jobs], hosts
+    return [paths[id(job)] for job in jobs]
