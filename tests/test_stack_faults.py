@@ -1,10 +1,8 @@
 """Faults in the full stack through real processes: a node killed, restarted, or frozen mid-episode."""
 
-import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -13,7 +11,7 @@ import pytest
 
 from msgs import Mode
 from nodes.recorder.mcap_io import _is_finalised, read_records
-from tests.conftest import ROOT, _env, popen_launch
+from tests.conftest import popen_launch
 
 DATA = Path(__file__).parent / "data"
 
@@ -45,12 +43,16 @@ class Lines:
         return "".join(line for _, line in self.lines)
 
 
-def _pids(workdir: Path) -> dict[str, int]:
-    ns = json.loads(next(workdir.glob("runs/*/launch.json")).read_text())["namespace_dir"]
-    echo = subprocess.run([sys.executable, "-m", "nodes.cli", "topic", "echo", "/diagnostics", "-n", "14",
-                           "--timeout", "30", "--run", ns], capture_output=True, text=True, timeout=60,
-                          env=_env(None), cwd=ROOT)
-    return {json.loads(line)["node"]: json.loads(line)["pid"] for line in echo.stdout.splitlines()}
+def _pids(proc: subprocess.Popen[str]) -> dict[str, int]:
+    """node name -> pid of the launch's node processes, read from /proc at once (no waiting for heartbeats,
+    which could let a short episode end before the fault is injected)."""
+    pids: dict[str, int] = {}
+    for task in Path(f"/proc/{proc.pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+            if b"nodes.runtime.runner" in argv and b"--spec" in argv:
+                pids[Path(argv[argv.index(b"--spec") + 1].decode()).stem] = int(child)
+    return pids
 
 
 @pytest.mark.parametrize("victim", ["perception", "planning", "decision", "control"])
@@ -60,7 +62,7 @@ def test_a_required_node_killed_mid_episode_stops_the_stack(workdir, victim):
     out = Lines(proc)
     try:
         out.wait_for("all nodes ready")
-        pids = _pids(workdir)
+        pids = _pids(proc)
         time.sleep(1.0)  # mid-episode
         killed = time.monotonic()
         os.kill(pids[victim], signal.SIGKILL)
@@ -87,7 +89,7 @@ def test_respawned_perception_rejoins_and_the_episode_goes_on(workdir):
     out = Lines(proc)
     try:
         out.wait_for("all nodes ready")
-        pids = _pids(workdir)
+        pids = _pids(proc)
         os.kill(pids["perception"], signal.SIGKILL)
         out.wait_for("node 'perception' rejoined")
         assert proc.wait(timeout=180) == 0, out.text
@@ -108,7 +110,7 @@ def test_perception_frozen_for_a_second_in_real_time(workdir):
     out = Lines(proc)
     try:
         out.wait_for("all nodes ready")
-        pids = _pids(workdir)
+        pids = _pids(proc)
         time.sleep(2.0)
         os.kill(pids["perception"], signal.SIGSTOP)
         time.sleep(1.0)
