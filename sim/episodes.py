@@ -10,7 +10,9 @@ Real-time mode: the runtime calls `step` every `realtime_period()` of wall time 
 or late command means "keep applying the last one" and is normal there, so it is only counted in lockstep.
 
 A world is anything with `reset(seed, episode)`, `step(cmd)`, `end_reason`, `episode`, `tick`, `header()`,
-`camera(header)`, `ego_state(header)`, `objects_gt(header)` and `close()` (see `sim.highway.HighwaySim`).
+`camera(header)`, `ego_state(header)`, `objects_gt(header)` and `close()` (see `sim.highway.HighwaySim`),
+and optionally `prepare()`: work for the next step that the command does not change, done while the
+rest of the stack computes that command.
 """
 
 from __future__ import annotations
@@ -74,6 +76,11 @@ class EpisodicSimNode(Node):
 
     def counters(self) -> dict[str, int]:
         return dict(self._counters)
+
+    def prepare(self) -> None:
+        prepare = getattr(self.sim, "prepare", None)
+        if prepare is not None and not self._finished and self._pending_end is None:
+            prepare()
 
     def start(self) -> Outputs:
         return self._begin(0)

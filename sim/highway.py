@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -48,6 +49,7 @@ class SimParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     kinematics_obs: bool = False  # compute highway-env's Kinematics observation (unused here; ~30% of a step)
     ego_driver: str = "stack"  # "stack": /control/cmd drives the ego; "idm": highway-env's IDM/MOBIL drives it
     right_lane_reward: float = 0.1  # highway-env's reward weight for the rightmost lane (its default; training)
+    high_speed_reward: float = 0.4  # highway-env's reward weight for speed in [20, 30] m/s (its default; training)
 
     def validate(self) -> SimParams:
         """ValueError naming the first bad field; returns self so it chains."""
@@ -94,6 +96,7 @@ def env_config(params: SimParams, action: dict[str, Any] | None = None) -> dict[
         "duration": params.duration,
         "offroad_terminal": params.offroad_terminal,
         "right_lane_reward": params.right_lane_reward,
+        "high_speed_reward": params.high_speed_reward,
         **params.view.env_config(),
         "offscreen_rendering": True,
     }
@@ -141,6 +144,8 @@ class HighwaySim:
         self._truncated = False
         self._reset_done = False
         self._ids: dict[int, int] = {}
+        self._traffic_act: Callable[[], None] | None = None  # the road's own act(), once prepare() took over
+        self._prepared = False
         # highway-env accumulates time in floats (40 s can take 601 steps); the limit here is exact.
         self.max_ticks = round(self.params.duration * SIM_RATE_HZ)
 
@@ -160,6 +165,30 @@ class HighwaySim:
         self._reset_done = True
         # Ground-truth ids: the index in the road's vehicle list at reset (highway-v0 never removes any).
         self._ids = {id(v): i for i, v in enumerate(self.unwrapped.road.vehicles)}
+        self._traffic_act, self._prepared = None, False
+
+    def prepare(self) -> None:
+        """Decide every vehicle's next move now: highway-env's `road.act()` (IDM and MOBIL for the traffic,
+        two thirds of a step's time), which `step` would otherwise run first thing. It reads the world as it
+        is after the last step and never the ego's next command (the ego is a plain kinematic vehicle whose
+        act() only stores that command), so the next step's result is the same bytes either way; the sim
+        node calls it while the rest of the stack computes the command. Not used with the IDM ego, which
+        takes its own decision when the command is applied."""
+        if not self._reset_done or self._prepared or self.params.ego_driver != "stack" or self.end_reason:
+            return
+        road = self.unwrapped.road
+        if self._traffic_act is None:
+            self._traffic_act = road.act
+            road.act = self._act_once  # the instance attribute shadows Road.act until the next reset
+        self._traffic_act()
+        self._prepared = True
+
+    def _act_once(self) -> None:
+        """`road.act` inside highway-env's step: skipped once if prepare() already ran it for this step."""
+        if self._prepared:
+            self._prepared = False
+        elif self._traffic_act is not None:
+            self._traffic_act()
 
     def _id_of(self, vehicle: Any) -> int:
         return self._ids.setdefault(id(vehicle), len(self._ids))

@@ -55,6 +55,7 @@ class Args:
     episode_seconds: float = arg(40.0, "episode time limit [s], training and evaluation")
     overrides: bool = arg(False, "decision's safety overrides on during training")
     right_lane_reward: float = arg(0.1, "highway-env's reward weight for the rightmost lane (0.1: its default)")
+    high_speed_reward: float = arg(0.4, "highway-env's reward weight for speed in [20, 30] m/s (0.4: its default)")
     # periodic evaluation on highway-v0 (50 vehicles), validation seeds (unused by training and the bench)
     eval_freq: int = arg(4_000, "policy steps between evaluations")
     eval_episodes: int = arg(4, "episodes per evaluation")
@@ -105,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     train_sim.vehicles_count, eval_sim.vehicles_count = args.train_vehicles, args.eval_vehicles
     train_sim.duration = eval_sim.duration = args.episode_seconds
     train_sim.right_lane_reward = eval_sim.right_lane_reward = args.right_lane_reward
+    train_sim.high_speed_reward = eval_sim.high_speed_reward = args.high_speed_reward
     train_env = Monitor(PlannerEnv(PlannerEnvConfig(sim=train_sim, overrides=args.overrides)))
     validation = tuple(VALIDATION_SEED_BASE + i for i in range(args.eval_episodes))
     eval_env = Monitor(PlannerEnv(PlannerEnvConfig(sim=eval_sim, overrides=args.overrides,

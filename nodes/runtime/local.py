@@ -55,6 +55,7 @@ class LocalStack:
         queue: deque[tuple[str, Message]] = deque()
         for n in self.nodes:
             queue.extend((n.outputs[port], msg) for port, msg in n.node.start())
+            n.node.prepare()
         while queue:
             topic, msg = queue.popleft()
             self.published += 1
@@ -88,4 +89,5 @@ class LocalStack:
                 n.node.reset(episode)
                 n.episode = episode
             out.extend((n.outputs[p], m) for p, m in n.node.step(inputs))
+            n.node.prepare()  # the same call the process runtime makes after publishing
         return out

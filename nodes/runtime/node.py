@@ -67,6 +67,13 @@ class Node:
     def on_message(self, port: str, msg: Message) -> None:
         """An event input (a topic that is not per-tick, e.g. /sim/episode) arrived."""
 
+    def prepare(self) -> None:
+        """Work for the next `step` that does not depend on its inputs (the sim: the traffic's next move).
+
+        The runtime calls it right after publishing what `start` or `step` returned, so in a multi-process
+        stack it overlaps with the nodes downstream instead of adding to the loop's tick; in one process it
+        runs at the same point. It must leave the next `step`'s result exactly as it would be without it."""
+
     def realtime_period(self) -> float | None:
         """[s] In real-time mode, call `step` on this wall-clock period with the latest inputs (a source)."""
         return None

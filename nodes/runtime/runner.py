@@ -109,6 +109,7 @@ class NodeRunner:
         self.heartbeat("ok")
         next_beat = time.monotonic() + HEARTBEAT_PERIOD_S
         self.publish(self.node.start())
+        self.node.prepare()
         # real-time sources run on their period; a node with no inputs at all (replay) does in either mode
         period = self.node.realtime_period() if (not self.lockstep or not self.spec.inputs) else None
         next_tick = time.monotonic() + period if period else None
@@ -181,6 +182,7 @@ class NodeRunner:
         self.step_times_us.append((time.perf_counter() - t0) * 1e6)
         self.counters["ticks"] += 1
         self.publish(outputs)
+        self.node.prepare()  # overlaps with the nodes that now handle these outputs
 
     def heartbeat(self, status: str) -> None:
         if self.diag is None:

@@ -159,3 +159,42 @@ def test_skipping_highway_envs_observation_changes_nothing_we_publish():
         return out
 
     assert run(False) == run(True)
+
+
+def test_prepare_moves_the_traffic_decision_out_of_step_and_changes_no_byte():
+    """The sim node calls prepare() while the stack computes the next command: the traffic's IDM/MOBIL
+    decision then runs once, early, and what every step publishes stays the same, across a reset."""
+    def run(prepare: bool) -> tuple[list[bytes], int, int, int]:
+        sim = HighwaySim(SimParams(vehicles_count=20, render=False))
+        decisions = steps = early = 0
+        out = []
+        for episode, seed in enumerate((11, 12)):
+            sim.reset(seed=seed, episode=episode)
+            road_act = sim.unwrapped.road.act
+
+            def counted(act=road_act) -> None:
+                nonlocal decisions
+                decisions += 1
+                act()
+
+            sim.unwrapped.road.act = counted
+            for k in range(90):
+                if prepare:
+                    before = decisions
+                    sim.prepare()
+                    sim.prepare()  # a second call before the step does nothing more
+                    early += decisions - before
+                sim.step(ControlCommand(acceleration=0.4 * math.sin(k / 9), steering=0.03 * math.sin(k / 4)))
+                steps += 1
+                out += [bytes(f) for f in encode("/sim/ego", sim.ego_state(sim.header()))]
+                out += [bytes(f) for f in encode("/sim/objects_gt", sim.objects_gt(sim.header("ego")))]
+                if sim.end_reason is not None:
+                    break
+        sim.close()
+        return out, decisions, steps, early
+
+    plain, plain_decisions, steps, _ = run(prepare=False)
+    prepared, prepared_decisions, _, early = run(prepare=True)
+    assert prepared == plain
+    assert plain_decisions == steps > 100  # one traffic decision a step ...
+    assert prepared_decisions == early == steps  # ... all taken early, none twice
