@@ -60,7 +60,9 @@ class Args:
     eval_freq: int = arg(4_000, "policy steps between evaluations")
     eval_episodes: int = arg(4, "episodes per evaluation")
     # outputs
-    out: str = arg("models/planner_dqn.zip", "the shipped model: the best evaluated one")
+    out: str = arg("models/planner_dqn.zip", "where the shipped model is copied (see --ship)")
+    ship: str = arg("best", "which model --out gets: 'best' (the best periodic evaluation) or 'final' (the last "
+                    "weights; the evaluations see only a few episodes)")
     log_dir: str = arg("runs/planner", "TensorBoard logs (tb/), evaluations, best and final models")
 
 
@@ -84,6 +86,8 @@ def parse_args(argv: Sequence[str] | None) -> Args:
             parser.add_argument(flag, type=type(value), default=value, help=help_text)
     ns = vars(parser.parse_args(argv))
     ns["net_arch"] = tuple(ns["net_arch"])
+    if ns["ship"] not in ("best", "final"):
+        parser.error(f"--ship must be 'best' or 'final', got {ns['ship']!r}")
     return Args(**ns)
 
 
@@ -131,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     model.save(log_dir / "final_model.zip")
 
     best = log_dir / "best_model.zip"
-    chosen = best if best.is_file() else log_dir / "final_model.zip"
+    chosen = best if best.is_file() and args.ship == "best" else log_dir / "final_model.zip"
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(chosen, out)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from nodes.planning.observation import ObservationConfig
 from nodes.planning.policy import DQNPolicy
 from nodes.planning.train import Args, main, parse_args
@@ -25,6 +27,17 @@ def test_tiny_training_run_saves_a_model_logs_and_evaluates(tmp_path) -> None:
 
 
 def test_flags_map_onto_the_typed_block() -> None:
-    args = parse_args(["--gamma", "0.5", "--net-arch", "8", "8", "--overrides"])
-    assert args == Args(gamma=0.5, net_arch=(8, 8), overrides=True)
+    args = parse_args(["--gamma", "0.5", "--net-arch", "8", "8", "--overrides", "--high-speed-reward", "1",
+                       "--right-lane-reward", "0", "--ship", "final"])
+    assert args == Args(gamma=0.5, net_arch=(8, 8), overrides=True, high_speed_reward=1.0, right_lane_reward=0.0,
+                        ship="final")
     assert parse_args([]) == Args()
+    with pytest.raises(SystemExit):
+        parse_args(["--ship", "latest"])
+
+
+def test_the_reward_weights_reach_highway_env() -> None:
+    from sim.highway import SimParams, env_config
+
+    config = env_config(SimParams(high_speed_reward=1.0, right_lane_reward=0.0))
+    assert (config["high_speed_reward"], config["right_lane_reward"]) == (1.0, 0.0)
