@@ -4,8 +4,8 @@
 
 Reads top to bottom: hyper-parameters, envs, callbacks, learn, save. Trains on the lighter traffic of
 `nodes.planning.env.training_sim` (decision's overrides off unless --overrides; the shipped model was
-trained with them on), evaluates periodically on highway-v0 (50
-vehicles) on validation seeds, keeps the best evaluated model and copies it to `--out`. TensorBoard
+trained with them on), evaluates periodically on highway-v0 (50 vehicles) on validation seeds, and copies
+the best evaluated model (or with `--ship final` the last weights) to `--out`. TensorBoard
 logs go under `--log-dir` (`tensorboard --logdir runs/planner`).
 """
 
@@ -71,7 +71,7 @@ def parse_args(argv: Sequence[str] | None) -> Args:
         prog="drivestack train planner",
         description="Train the planner DQN with our decision and control in the loop (see "
         "nodes/planning/train.py). models/planner_dqn.zip was made with the defaults plus --overrides "
-        "(models/README.md).",
+        "--right-lane-reward 0 --high-speed-reward 1 --ship final (models/README.md).",
     )
     defaults = Args()
     for f in dataclasses.fields(Args):
