@@ -59,6 +59,8 @@ class Args:
     # periodic evaluation on highway-v0 (50 vehicles), validation seeds (unused by training and the bench)
     eval_freq: int = arg(4_000, "policy steps between evaluations")
     eval_episodes: int = arg(4, "episodes per evaluation")
+    init_model: str = arg("", "start from this model's weights (an SB3 DQN zip of the same shape) instead of random "
+                          "ones: fine-tuning; '' starts from scratch")
     # outputs
     out: str = arg("models/planner_dqn.zip", "where the shipped model is copied (see --ship)")
     ship: str = arg("best", "which model --out gets: 'best' (the best periodic evaluation) or 'final' (the last "
@@ -124,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         exploration_fraction=args.exploration_fraction, exploration_final_eps=args.exploration_final_eps,
         seed=args.seed, verbose=0, tensorboard_log=tensorboard_dir(log_dir / "tb"), device="cpu",
     )
+    if args.init_model:
+        model.set_parameters(args.init_model, exact_match=True, device="cpu")
     evaluation = EvalCallback(eval_env, n_eval_episodes=args.eval_episodes, eval_freq=args.eval_freq,
                               best_model_save_path=str(log_dir), log_path=str(log_dir), deterministic=True,
                               verbose=0)

@@ -41,3 +41,25 @@ def test_the_reward_weights_reach_highway_env() -> None:
 
     config = env_config(SimParams(high_speed_reward=1.0, right_lane_reward=0.0))
     assert (config["high_speed_reward"], config["right_lane_reward"]) == (1.0, 0.0)
+
+
+def test_init_model_starts_from_its_weights(tmp_path) -> None:
+    import torch
+    from stable_baselines3 import DQN
+
+    small = ["--eval-freq", "1000", "--eval-episodes", "1", "--train-vehicles", "3", "--eval-vehicles", "3",
+             "--episode-seconds", "4", "--net-arch", "16"]
+    first, second = tmp_path / "first.zip", tmp_path / "second.zip"
+    assert main(["--total-timesteps", "24", "--learning-starts", "8", "--out", str(first),
+                 "--log-dir", str(tmp_path / "a"), *small]) == 0
+
+    def untrained(*init: str) -> dict:
+        """A run too short to update the network: the shipped final weights are the initial ones."""
+        assert main(["--total-timesteps", "8", "--learning-starts", "100", "--seed", "5", "--ship", "final",
+                     *init, "--out", str(second), "--log-dir", str(tmp_path / "b"), *small]) == 0
+        return DQN.load(second, device="cpu").policy.state_dict()
+
+    start = DQN.load(first, device="cpu").policy.state_dict()
+    fine_tuned, fresh = untrained("--init-model", str(first)), untrained()
+    assert start.keys() == fine_tuned.keys() and all(torch.equal(start[k], fine_tuned[k]) for k in start)
+    assert not all(torch.equal(start[k], fresh[k]) for k in start)
