@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="score the recordings under each DIR (one config per DIR) instead of driving")
     parser.add_argument("--limit", type=int, help="with --recordings: score only the first N episodes (by seed)")
     parser.add_argument("--out", type=Path, help="report directory (default: runs/eval-<stamp>)")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # name:=value may follow the options too
     if args.ray and args.ray.endswith((".yaml", ".yml")):
         parser.error(f"--ray took {args.ray!r} as the Ray ADDRESS: put the launch file before --ray "
                      "(drivestack evaluate FILE.yaml --ray [ADDRESS])")
@@ -239,8 +239,11 @@ def main(argv: list[str] | None = None) -> int:
         configs = args.compare or [args.launch_file]
         try:
             overrides = parse_overrides(args.overrides)
+            taken: set[str] = set()
             for config in configs:
-                load_plan(config, _known_overrides(config, overrides))  # every file valid before any runs
+                taken |= set(load_plan(config, _known_overrides(config, overrides)).args)  # all valid first
+            if unknown := sorted(set(overrides) - taken):
+                raise ValueError(f"{', '.join(configs)}: unknown arg(s) {unknown}; taken: {sorted(taken)}")
         except (LaunchError, ValueError) as exc:
             print(f"drivestack evaluate: error: {exc}", file=sys.stderr)
             return 2

@@ -46,7 +46,16 @@ def test_multiprocess_and_inprocess_agree_and_the_report_is_complete(tmp_path):
 
 
 def test_a_bad_launch_arg_is_refused_before_driving(tmp_path):
-    res = subprocess.run([sys.executable, "-m", "nodes.cli", "evaluate", "full_stack.yaml", "perception:=lidar",
-                          "--episodes", "1", "--out", str(tmp_path / "x")], cwd=ROOT, capture_output=True, text=True,
+    # name:=value may come after the options too, as in `evaluate FILE.yaml --episodes N name:=value`
+    res = subprocess.run([sys.executable, "-m", "nodes.cli", "evaluate", "full_stack.yaml", "--episodes", "1",
+                          "perception:=lidar", "--out", str(tmp_path / "x")], cwd=ROOT, capture_output=True, text=True,
                          timeout=120, env=dict(_env(None), **{k: v for k, v in os.environ.items() if k == "PATH"}))
     assert res.returncode == 2 and "'lidar' is not one of" in res.stderr
+
+
+def test_an_arg_no_launch_file_takes_is_refused_not_dropped(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "nodes.cli", "evaluate", "full_stack.yaml", "--episodes", "1",
+                          "planer_model:=x.zip", "--out", str(tmp_path / "x")], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120, env=_env(None))
+    assert res.returncode == 2 and "['planer_model']" in res.stderr and "planner_model" in res.stderr
+    assert not (tmp_path / "x" / "metrics.json").exists()
