@@ -79,7 +79,7 @@ class EpisodicSimNode(Node):
 
     def prepare(self) -> None:
         prepare = getattr(self.sim, "prepare", None)
-        if prepare is not None and not self._finished and self._pending_end is None:
+        if prepare is not None:  # the world itself does nothing once its episode has ended
             prepare()
 
     def start(self) -> Outputs:
