@@ -19,8 +19,10 @@ Columns (means over episodes):
                     and override_ratio, their fraction of all plan periods
 highway-env's rows step at 1 Hz (their speed, reward and lane are sampled once a second); ours at 15 Hz.
 Seeds: BENCH_SEED_BASE + i (nodes/planning/seeds.py), never drawn by training or its evaluation.
+`--selection` runs the rows on SELECTION_SEED_BASE + i instead: the episodes on which a trained model is
+chosen (models/README.md), so that the held-out episodes never take part in choosing one.
 
-  PYTHONPATH=$PWD python bench/planner.py [--episodes 50] [--quick] [--json PATH]
+  PYTHONPATH=$PWD python bench/planner.py [--episodes 50] [--quick] [--selection] [--json PATH]
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ from nodes.planning.baselines import (  # noqa: E402
 )
 from nodes.planning.env import PlannerEnv, PlannerEnvConfig, evaluation_sim  # noqa: E402
 from nodes.planning.policy import DEFAULT_MODEL, DQNPolicy  # noqa: E402
-from nodes.planning.seeds import BENCH_SEED_BASE  # noqa: E402
+from nodes.planning.seeds import BENCH_SEED_BASE, SELECTION_SEED_BASE  # noqa: E402
 
 TRAINED_OFF_MODEL = str(Path(__file__).resolve().parents[1] / "models" / "planner_dqn_off.zip")
 DURATION = 40.0  # [s] highway-v0's episode
@@ -160,7 +162,7 @@ def goals(rows: dict[str, dict]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] + " See the module docstring.",
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--episodes", type=int, default=50, help="held-out episodes per row (default 50)")
+    parser.add_argument("--episodes", type=int, default=50, help="episodes per row (default 50)")
     parser.add_argument("--quick", action="store_true", help="3 episodes per row")
     parser.add_argument("--model", default=DEFAULT_MODEL, help="our planner's DQN zip")
     parser.add_argument("--example-model", default=str(EXAMPLE_DQN_PATH),
@@ -170,10 +172,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trained-off-model", default=TRAINED_OFF_MODEL,
                         help="the ablation DQN trained with overrides OFF ('' to leave its rows out)")
     parser.add_argument("--only", metavar="ROW[,ROW]", help="run only these rows (names as in the table)")
+    parser.add_argument("--selection", action="store_true",
+                        help="run on the model-selection episodes, not the held-out ones (no goals checked)")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args(argv)
     n = 3 if args.quick else args.episodes
-    seeds = [BENCH_SEED_BASE + i for i in range(n)]
+    kind = "model-selection" if args.selection else "held-out"
+    seeds = [(SELECTION_SEED_BASE if args.selection else BENCH_SEED_BASE) + i for i in range(n)]
 
     import torch
 
@@ -207,16 +212,17 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         episodes = [run(s) for s in tqdm(seeds, desc=name, unit="ep", dynamic_ncols=True)]
         rows.append(summarise(name, episodes, time.perf_counter() - start, with_overrides))
-    print(f"\nplanner bench: {n} held-out highway-v0 episodes (seeds {seeds[0]}..{seeds[-1]}), "
+    print(f"\nplanner bench: {n} {kind} highway-v0 episodes (seeds {seeds[0]}..{seeds[-1]}), "
           "50 vehicles, 40 s")
     print(table(rows))
     by_name = {r["name"]: r for r in rows}
-    if {"idm_mobil", "example_dqn", "planner_dqn_overrides_off", "planner_dqn_overrides_on"} <= set(by_name):
+    if not args.selection and {"idm_mobil", "example_dqn", "planner_dqn_overrides_off",
+                               "planner_dqn_overrides_on"} <= set(by_name):
         print(f"goals ({GOALS}):")
         print("\n".join(goals(by_name)))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"episodes": n, "seeds": seeds, "model": args.model,
+        args.json.write_text(json.dumps({"episodes": n, "kind": kind, "seeds": seeds, "model": args.model,
                                          "rows": {r["name"]: r for r in rows}}, indent=2))
     return 0
 
