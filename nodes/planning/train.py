@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nodes.planning.progress import tensorboard_dir
-from nodes.planning.seeds import VALIDATION_SEED_BASE
+from nodes.planning.seeds import SELECTION_SEED_BASE, VALIDATION_SEED_BASE
 
 
 def arg(default, doc: str):
@@ -90,6 +90,9 @@ def parse_args(argv: Sequence[str] | None) -> Args:
     ns["net_arch"] = tuple(ns["net_arch"])
     if ns["ship"] not in ("best", "final"):
         parser.error(f"--ship must be 'best' or 'final', got {ns['ship']!r}")
+    most = SELECTION_SEED_BASE - VALIDATION_SEED_BASE  # beyond: the model-selection episodes (seeds.py)
+    if not 1 <= ns["eval_episodes"] <= most:
+        parser.error(f"--eval-episodes must be in [1, {most}], got {ns['eval_episodes']}")
     return Args(**ns)
 
 

@@ -34,6 +34,10 @@ def test_flags_map_onto_the_typed_block() -> None:
     assert parse_args([]) == Args()
     with pytest.raises(SystemExit):
         parse_args(["--ship", "latest"])
+    assert parse_args(["--eval-episodes", "100"]).eval_episodes == 100
+    for bad in ("0", "101"):  # 101: the periodic evaluation would play the model-selection episodes
+        with pytest.raises(SystemExit):
+            parse_args(["--eval-episodes", bad])
 
 
 def test_the_reward_weights_reach_highway_env() -> None:
