@@ -50,6 +50,7 @@ from nodes.planning.baselines import (  # noqa: E402
     reference_env_config,
 )
 from nodes.planning.env import PlannerEnv, PlannerEnvConfig, evaluation_sim  # noqa: E402
+from nodes.planning.observation import ObservationConfig  # noqa: E402
 from nodes.planning.policy import DEFAULT_MODEL, DQNPolicy  # noqa: E402
 from nodes.planning.seeds import BENCH_SEED_BASE, SELECTION_SEED_BASE  # noqa: E402
 
@@ -90,7 +91,8 @@ def run_reference(seed: int, act: Callable[[np.ndarray], int] | None) -> Episode
 
 
 def planner_runner(policy: DQNPolicy, overrides: bool) -> Callable[[int], Episode]:
-    env = PlannerEnv(PlannerEnvConfig(sim=evaluation_sim(), overrides=overrides))
+    observation = ObservationConfig.for_shape(policy.observation_shape)
+    env = PlannerEnv(PlannerEnvConfig(sim=evaluation_sim(), overrides=overrides, observation=observation))
     dt = 1.0 / 15.0
 
     def run(seed: int) -> Episode:

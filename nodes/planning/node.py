@@ -44,13 +44,14 @@ class PlanningNode(Node):
         self.period = round(ratio)  # [ticks] between replans
         if params.policy == "dqn":
             self.policy: DQNPolicy | IdlePolicy = DQNPolicy(params.model_path)
-            count = self.policy.vehicles_count
         elif params.policy == "idle":
             self.policy = IdlePolicy()
-            count = ObservationConfig.vehicles_count
         else:
             raise ValueError(f"planning: policy must be 'dqn' or 'idle', got {params.policy!r}")
-        self.observation = ObservationConfig(vehicles_count=count, see_behind=params.see_behind)
+        # The model's observation shape says which observation it was trained on.
+        shape = self.policy.observation_shape
+        self.observation = (ObservationConfig(see_behind=params.see_behind) if shape is None
+                            else ObservationConfig.for_shape(shape, see_behind=params.see_behind))
         self._held: Plan | None = None
         self._replans = 0
         self._missing_objects = 0

@@ -27,7 +27,7 @@ def resolve_model_path(path: str | Path) -> Path:
 class IdlePolicy:
     """Always IDLE: keep the lane and the speed set-point. A baseline, and a stand-in without torch."""
 
-    vehicles_count: int | None = None
+    observation_shape: tuple[int, ...] | None = None  # any: IDLE reads nothing
 
     def act(self, obs: np.ndarray) -> tuple[int, list[float]]:
         return int(Action.IDLE), []
@@ -54,9 +54,9 @@ class DQNPolicy:
         self.model.policy.set_training_mode(False)
         shape = self.model.observation_space.shape
         if self.model.action_space.n != len(Action) or shape is None or len(shape) != 2:
-            raise ValueError(f"{resolved}: expected a Discrete({len(Action)}) policy over a (vehicles, "
+            raise ValueError(f"{resolved}: expected a Discrete({len(Action)}) policy over a (rows, "
                              f"features) observation, got {self.model.action_space} / {shape}")
-        self.vehicles_count: int = int(shape[0])
+        self.observation_shape: tuple[int, ...] = tuple(int(n) for n in shape)
         self._torch = torch
 
     def q_values(self, obs: np.ndarray) -> np.ndarray:

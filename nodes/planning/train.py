@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nodes.planning.observation import KINDS, ObservationConfig
 from nodes.planning.progress import tensorboard_dir
 from nodes.planning.seeds import SELECTION_SEED_BASE, VALIDATION_SEED_BASE
 
@@ -54,6 +55,9 @@ class Args:
     eval_vehicles: int = arg(50, "other vehicles in evaluation (highway-v0 world, 4 lanes)")
     episode_seconds: float = arg(40.0, "episode time limit [s], training and evaluation")
     overrides: bool = arg(False, "decision's safety overrides on during training")
+    observation: str = arg("kinematics", "what the planner sees: 'kinematics' (highway-env's Kinematics, 7 nearest "
+                           "vehicles) or 'lanes' (per lane: the two vehicles ahead and the one behind); "
+                           "nodes/planning/observation.py")
     right_lane_reward: float = arg(0.1, "highway-env's reward weight for the rightmost lane (0.1: its default)")
     high_speed_reward: float = arg(0.4, "highway-env's reward weight for speed in [20, 30] m/s (0.4: its default)")
     # periodic evaluation on highway-v0 (50 vehicles), validation seeds (unused by training and the bench)
@@ -88,6 +92,8 @@ def parse_args(argv: Sequence[str] | None) -> Args:
             parser.add_argument(flag, type=type(value), default=value, help=help_text)
     ns = vars(parser.parse_args(argv))
     ns["net_arch"] = tuple(ns["net_arch"])
+    if ns["observation"] not in KINDS:
+        parser.error(f"--observation must be one of {', '.join(KINDS)}, got {ns['observation']!r}")
     if ns["ship"] not in ("best", "final"):
         parser.error(f"--ship must be 'best' or 'final', got {ns['ship']!r}")
     most = SELECTION_SEED_BASE - VALIDATION_SEED_BASE  # beyond: the model-selection episodes (seeds.py)
@@ -116,9 +122,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     train_sim.duration = eval_sim.duration = args.episode_seconds
     train_sim.right_lane_reward = eval_sim.right_lane_reward = args.right_lane_reward
     train_sim.high_speed_reward = eval_sim.high_speed_reward = args.high_speed_reward
-    train_env = Monitor(PlannerEnv(PlannerEnvConfig(sim=train_sim, overrides=args.overrides)))
+    observation = ObservationConfig(kind=args.observation)
+    train_env = Monitor(PlannerEnv(PlannerEnvConfig(sim=train_sim, overrides=args.overrides,
+                                                    observation=observation)))
     validation = tuple(VALIDATION_SEED_BASE + i for i in range(args.eval_episodes))
-    eval_env = Monitor(PlannerEnv(PlannerEnvConfig(sim=eval_sim, overrides=args.overrides,
+    eval_env = Monitor(PlannerEnv(PlannerEnvConfig(sim=eval_sim, overrides=args.overrides, observation=observation,
                                                    reset_seeds=validation)))
 
     model = DQN(

@@ -72,3 +72,53 @@ def test_out_of_view_and_far_objects_are_dropped() -> None:
 def test_config_rejects_empty_observation() -> None:
     with pytest.raises(ValueError, match="vehicles_count"):
         ObservationConfig(vehicles_count=0)
+
+
+# --- the "lanes" observation -------------------------------------------------------------------------
+LANES = ObservationConfig(kind="lanes")
+
+
+def _ego(lane: int, speed: float = 25.0) -> EgoState:
+    return EgoState(x=300.0, y=4.0 * lane, heading=0.0, speed=speed, vx=speed, vy=0.0, lane_index=lane,
+                    lateral_offset=0.0)
+
+
+def test_lanes_reads_leaders_and_follower_per_lane() -> None:
+    ego = _ego(1)
+    objects = [
+        Object(id=1, x=25.0, y=0.0, vx=-3.0, vy=0.0),  # own lane, 20 m gap, 3 m/s slower
+        Object(id=2, x=55.0, y=0.3, vx=1.0, vy=0.0),  # own lane (0.3 m off centre), second ahead
+        Object(id=3, x=-15.0, y=-4.0, vx=4.0, vy=0.0),  # left lane, behind: 10 m gap, 4 m/s faster
+        Object(id=4, x=-40.0, y=-4.0, vx=0.0, vy=0.0),  # left lane, further behind: not the follower
+        Object(id=5, x=12.0, y=4.0, vx=0.0, vy=0.0, in_view=False),  # right lane, not seen
+    ]
+    obs = build_observation(objects, ego, LANES)
+    assert obs.shape == (4, 7) and obs.dtype == np.float32
+    ego_row, left, own, right = obs
+    assert ego_row.tolist() == pytest.approx([1.0, 0.25, -1.0 / 3.0, 0.0, 0.0, -1.0, -1.0])
+    assert own.tolist() == pytest.approx([1.0, -0.6, -0.3, 0.0, 0.1, 1.0, -1.0])  # gaps 20 m, 50 m; no follower
+    assert left.tolist() == pytest.approx([1.0, 1.0, 1.0, 1.0, 1.0, -2.0 / 3.0, 0.4])  # free ahead; follower 10 m
+    assert right.tolist() == [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, -1.0]  # the hidden vehicle is not there
+    everything = build_observation(objects, ego, ObservationConfig(kind="lanes", only_in_view=False))
+    assert everything[3, 1] == pytest.approx(-0.86)  # 7 m gap once the camera's cut is off
+
+
+def test_lanes_marks_missing_lanes_blocked_and_clips() -> None:
+    blocked = [-1.0, -1.0, -1.0, -1.0, -1.0, -1.0, 1.0]
+    leftmost = build_observation([Object(id=1, x=400.0, y=0.0, vx=-30.0, vy=0.0)], _ego(0), LANES)
+    assert leftmost[1].tolist() == blocked and leftmost[0, 5] == 1.0 and leftmost[0, 6] == -1.0
+    assert leftmost[2, 1:3].tolist() == [1.0, -1.0]  # clipped: far beyond 100 m, far slower than 10 m/s
+    rightmost = build_observation([], _ego(3), LANES)
+    assert rightmost[3].tolist() == blocked and rightmost[0, 6] == 1.0
+    assert np.all(np.abs(rightmost) <= 1.0)
+
+
+def test_for_shape_tells_the_kind_and_refuses_unknown_shapes() -> None:
+    assert ObservationConfig.for_shape((4, 7)) == LANES
+    assert ObservationConfig.for_shape((9, 5), see_behind=False) == ObservationConfig(9, see_behind=False)
+    with pytest.raises(ValueError, match="no planner observation has shape"):
+        ObservationConfig.for_shape((4, 6))
+    with pytest.raises(ValueError, match="kind"):
+        ObservationConfig(kind="grid")
+    with pytest.raises(ValueError, match="no counterpart"):
+        LANES.highway_env_config()

@@ -11,14 +11,16 @@ from nodes.planning.policy import DQNPolicy
 from nodes.planning.train import Args, main, parse_args
 
 
-def test_tiny_training_run_saves_a_model_logs_and_evaluates(tmp_path) -> None:
+@pytest.mark.parametrize("observation", ["kinematics", "lanes"])
+def test_tiny_training_run_saves_a_model_logs_and_evaluates(tmp_path, observation: str) -> None:
     out = tmp_path / "planner.zip"
     argv = ["--total-timesteps", "48", "--learning-starts", "16", "--eval-freq", "24", "--eval-episodes", "1",
             "--train-vehicles", "3", "--eval-vehicles", "3", "--episode-seconds", "6", "--net-arch", "16",
-            "--out", str(out), "--log-dir", str(tmp_path / "logs")]
+            "--observation", observation, "--out", str(out), "--log-dir", str(tmp_path / "logs")]
     assert main(argv) == 0
     policy = DQNPolicy(out)
-    assert policy.vehicles_count == ObservationConfig().vehicles_count
+    assert policy.observation_shape == ObservationConfig(kind=observation).shape
+    assert ObservationConfig.for_shape(policy.observation_shape).kind == observation
     summary = json.loads((tmp_path / "logs" / "summary.json").read_text())
     assert summary["args"]["total_timesteps"] == 48 and summary["from"] == "best_model.zip"
     assert 0.0 <= summary["best_eval_mean_return"] <= 6.0
@@ -34,6 +36,9 @@ def test_flags_map_onto_the_typed_block() -> None:
     assert parse_args([]) == Args()
     with pytest.raises(SystemExit):
         parse_args(["--ship", "latest"])
+    assert parse_args(["--observation", "lanes"]).observation == "lanes"
+    with pytest.raises(SystemExit):
+        parse_args(["--observation", "grid"])
     assert parse_args(["--eval-episodes", "100"]).eval_episodes == 100
     for bad in ("0", "101"):  # 101: the periodic evaluation would play the model-selection episodes
         with pytest.raises(SystemExit):

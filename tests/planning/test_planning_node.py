@@ -30,9 +30,10 @@ def _ticks(count: int, seed: int = 2) -> list[tuple[EgoState, ObjectArray]]:
 @pytest.mark.parametrize("model", [DEFAULT_MODEL, "models/planner_dqn_off.zip"])
 def test_shipped_model_loads_and_acts(model: str) -> None:
     policy = DQNPolicy(model)
-    assert policy.vehicles_count == ObservationConfig().vehicles_count
+    config = ObservationConfig.for_shape(policy.observation_shape)
+    assert config.shape == policy.observation_shape
     ego, objects = _ticks(1)[0]
-    obs = build_observation(objects.objects, ego)
+    obs = build_observation(objects.objects, ego, config)
     action, q = policy.act(obs)
     assert action in {a.value for a in Action}
     assert len(q) == len(Action) and np.all(np.isfinite(q)) and action == int(np.argmax(q))
@@ -78,3 +79,22 @@ def test_missing_model_and_bad_params_fail_clearly(tmp_path) -> None:
         PlanningNode(make_params(PlanningNode, {"policy": "random"}))
     with pytest.raises(ValueError, match="PlanningNode"):
         make_params(PlanningNode, {"plan_rate": 1.0})
+
+
+def test_the_model_shape_picks_the_observation(tmp_path) -> None:
+    """A model trained on the "lanes" observation gets it in the node, the Kinematics one otherwise."""
+    from stable_baselines3 import DQN
+
+    from nodes.planning.env import PlannerEnv, PlannerEnvConfig
+
+    env = PlannerEnv(PlannerEnvConfig(sim=SimParams(vehicles_count=3, duration=4.0),
+                                      observation=ObservationConfig(kind="lanes")))
+    path = tmp_path / "lanes.zip"
+    DQN("MlpPolicy", env, policy_kwargs={"net_arch": [8]}, device="cpu").save(path)
+    env.close()
+    node = PlanningNode(make_params(PlanningNode, {"model_path": str(path)}))
+    assert node.observation == ObservationConfig(kind="lanes")
+    ego, objects = _ticks(1)[0]
+    plan = node.step({"ego": ego, "objects": objects})[0][1]
+    assert plan.replanned and len(plan.q_values) == len(Action)
+    assert PlanningNode(make_params(PlanningNode, {})).observation == ObservationConfig()
