@@ -77,7 +77,7 @@ def parse_args(argv: Sequence[str] | None) -> Args:
         prog="drivestack train planner",
         description="Train the planner DQN with our decision and control in the loop (see "
         "nodes/planning/train.py). models/planner_dqn.zip was made with the defaults plus --overrides "
-        "--right-lane-reward 0 --high-speed-reward 1 --ship final (models/README.md).",
+        "--right-lane-reward 0 --high-speed-reward 1 --ship final --observation lanes (models/README.md).",
     )
     defaults = Args()
     for f in dataclasses.fields(Args):
