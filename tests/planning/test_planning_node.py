@@ -97,4 +97,5 @@ def test_the_model_shape_picks_the_observation(tmp_path) -> None:
     ego, objects = _ticks(1)[0]
     plan = node.step({"ego": ego, "objects": objects})[0][1]
     assert plan.replanned and len(plan.q_values) == len(Action)
-    assert PlanningNode(make_params(PlanningNode, {})).observation == ObservationConfig()
+    kinematics = PlanningNode(make_params(PlanningNode, {"model_path": "models/planner_dqn_off.zip"}))
+    assert kinematics.observation == ObservationConfig()  # the ablation sees the 7 nearest vehicles
