@@ -16,7 +16,7 @@ class PlanningParams(Params, kw_only=True, forbid_unknown_fields=True):
     model_path: str = DEFAULT_MODEL  # SB3 DQN zip; relative paths also resolve from the repository root
     plan_rate_hz: float = 1.0  # [Hz] how often a new meta-action is chosen
     control_rate_hz: float = CONTROL_RATE_HZ  # [Hz] tick rate of the inputs
-    see_behind: bool = ObservationConfig.see_behind  # observe vehicles behind (must match training)
+    see_behind: bool = ObservationConfig.see_behind  # Kinematics models: observe vehicles behind (as trained)
 
 
 class PlanningNode(Node):
