@@ -3,6 +3,7 @@
 from msgs.codec import DecodeError, decode, encode, encode_body
 from msgs.registry import TOPICS, TopicSpec, type_of
 from msgs.types import (
+    MODE_PRIORITY,
     Action,
     ControlCommand,
     Diagnostics,
@@ -19,7 +20,7 @@ from msgs.types import (
 )
 
 __all__ = [
-    "TOPICS", "Action", "ControlCommand", "DecodeError", "Diagnostics", "DrivingTarget", "EgoState",
+    "MODE_PRIORITY", "TOPICS", "Action", "ControlCommand", "DecodeError", "Diagnostics", "DrivingTarget", "EgoState",
     "EpisodeEvent", "Header", "Image", "Message", "Mode", "Object", "ObjectArray", "Plan", "TopicSpec",
     "decode", "encode", "encode_body", "type_of",
 ]

@@ -109,17 +109,29 @@ class Plan(Message, frozen=True, kw_only=True):
 
 
 class Mode(IntEnum):
+    """What the decision layer did with the plan on a tick. FOLLOWING is part of normal driving; OVERRIDE,
+    EMERGENCY and MINIMAL_RISK are interventions. Values are wire values (FOLLOWING came last); which mode
+    wins when several apply is `MODE_PRIORITY`, not the value."""
+
     NOMINAL = 0  # the plan is followed
-    OVERRIDE = 1  # the plan was changed for safety (refused lane change, speed cap)
-    EMERGENCY = 2  # hard braking: time-to-collision below threshold
-    MINIMAL_RISK = 3  # inputs stale: hold the lane and slow down
+    OVERRIDE = 1  # intervention: a lane change refused or aborted (gap acceptance)
+    EMERGENCY = 2  # intervention: hard braking, time-to-collision below threshold
+    MINIMAL_RISK = 3  # intervention: inputs stale, hold the lane and slow down
+    FOLLOWING = 4  # adaptive cruise: the set-point capped behind a slower lead vehicle
+
+    @property
+    def is_intervention(self) -> bool:
+        return self in (Mode.OVERRIDE, Mode.EMERGENCY, Mode.MINIMAL_RISK)
+
+
+MODE_PRIORITY = (Mode.NOMINAL, Mode.FOLLOWING, Mode.OVERRIDE, Mode.EMERGENCY, Mode.MINIMAL_RISK)  # lowest first
 
 
 class DrivingTarget(Message, frozen=True, kw_only=True):
     target_lane: int  # lane index to drive in the centre of
     target_speed: float  # [m/s]
     mode: int = Mode.NOMINAL  # a `Mode`
-    reason: str = ""  # why the plan was overridden; empty in NOMINAL
+    reason: str = ""  # "kind: details" per mode that applies, joined by "; "; empty in NOMINAL
     plan_action: int = Action.IDLE  # the action that was asked for
     max_decel: float = 0.0  # [m/s^2] > 0 asks control for at least this deceleration (emergency)
 

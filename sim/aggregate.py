@@ -4,7 +4,8 @@ For each numeric metric KEY (episodes where it is None are left out): KEY is the
 KEY_ci95_lo / KEY_ci95_hi its Student t 95% interval (None below 2 episodes; clipped to [0, 1] for the
 *_ratio fractions). Counts of ticks (perception_tp/fp/fn, deadline_misses) are summed. Each yes/no
 metric becomes a rate with a Wilson 95% interval: collision -> collision_rate, offroad -> offroad_rate,
-comfortable -> comfortable_rate, overridden -> override_episode_rate (and override_episodes, the count).
+comfortable -> comfortable_rate, overridden -> override_episode_rate (and override_episodes, the count),
+intervened -> intervention_episode_rate.
 Perception precision and recall are pooled over every tick of every episode (Wilson interval over detections).
 Text metrics become counts: end_reasons, collision_kinds.
 """
@@ -20,7 +21,7 @@ from sim.stats import mean_ci95, wilson_ci95
 
 NOT_METRICS = frozenset({"episode", "seed", "collision_with", "series", "config"})
 RATE_NAMES = {"collision": "collision_rate", "offroad": "offroad_rate", "comfortable": "comfortable_rate",
-              "overridden": "override_episode_rate"}
+              "overridden": "override_episode_rate", "intervened": "intervention_episode_rate"}
 COUNT_NAMES = {"end_reason": "end_reasons", "collision_kind": "collision_kinds"}
 SUMMED = frozenset({"perception_tp", "perception_fp", "perception_fn", "deadline_misses"})
 POOLED = {"perception_precision_ratio": ("perception_tp", "perception_fp"),

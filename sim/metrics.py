@@ -267,28 +267,53 @@ def comfort_metrics(trace: EpisodeTrace, params: MetricParams = DEFAULT_PARAMS) 
 
 # --- decision --------------------------------------------------------------------------------------------
 
-MODE_KEYS = {Mode.NOMINAL: "mode_nominal_ticks", Mode.OVERRIDE: "mode_override_ticks",
-             Mode.EMERGENCY: "mode_emergency_ticks", Mode.MINIMAL_RISK: "mode_minimal_risk_ticks"}
+MODE_KEYS = {Mode.NOMINAL: "mode_nominal_ticks", Mode.FOLLOWING: "mode_following_ticks",
+             Mode.OVERRIDE: "mode_override_ticks", Mode.EMERGENCY: "mode_emergency_ticks",
+             Mode.MINIMAL_RISK: "mode_minimal_risk_ticks"}
+
+
+def reason_kinds(reason: str) -> list[str]:
+    """The fixed kinds of a DrivingTarget reason ("kind: details; kind: details"), without their numbers."""
+    return [part.split(":", 1)[0].strip() for part in reason.split("; ") if part.strip()]
+
+
+def _is_intervention(mode: int) -> bool:
+    return mode in Mode._value2member_map_ and Mode(mode).is_intervention
 
 
 def decision_metrics(trace: EpisodeTrace) -> dict[str, Any]:
-    """Ticks per decision mode; override_ratio: fraction of ticks not NOMINAL; override_events: entries into
-    a non-NOMINAL mode; overridden: any; override_reasons: "reason:ticks;..." most frequent first.
-    All None when the run had no /decision/target."""
+    """What the decision layer did. Per tick: ticks per mode; override_ratio, the fraction not NOMINAL;
+    following_ratio, the fraction in FOLLOWING (adaptive cruise, part of normal driving);
+    intervention_ratio, the fraction in an intervention (OVERRIDE, EMERGENCY, MINIMAL_RISK). Per plan
+    period (ticks sharing the plan's `plan_tick`): intervention_plan_ratio, the fraction of plan periods
+    with at least one intervention tick (None without plans). override_events: entries into a non-NOMINAL
+    mode; overridden / intervened: any; override_reasons: "kind:ticks;..." most frequent first, each reason
+    counted by its kind ("speed capped", "lane change refused", ...). All None when the run had no
+    /decision/target."""
     targets = [t for t in trace.target if t is not None]
     if not targets:
-        return {"override_ratio": None, **dict.fromkeys(MODE_KEYS.values()), "override_events": None,
-                "overridden": None, "override_reasons": ""}
+        return {"override_ratio": None, "following_ratio": None, "intervention_ratio": None,
+                "intervention_plan_ratio": None, **dict.fromkeys(MODE_KEYS.values()), "override_events": None,
+                "overridden": None, "intervened": None, "override_reasons": ""}
     modes = [t.mode for t in targets]
     counts = Counter(modes)
     off = [m != Mode.NOMINAL for m in modes]
     events = sum(1 for k, o in enumerate(off) if o and (k == 0 or not off[k - 1]))
-    reasons = Counter(t.reason or "?" for t in targets if t.mode != Mode.NOMINAL)
+    reasons = Counter(kind for t in targets if t.mode != Mode.NOMINAL for kind in reason_kinds(t.reason or "?"))
+    periods: dict[int, bool] = {}
+    for plan, target in zip(trace.plan, trace.target, strict=False):
+        if plan is not None and target is not None:
+            periods[plan.plan_tick] = periods.get(plan.plan_tick, False) or _is_intervention(target.mode)
+    intervening = [_is_intervention(m) for m in modes]
     return {
         "override_ratio": sum(off) / len(modes),
+        "following_ratio": counts.get(Mode.FOLLOWING, 0) / len(modes),
+        "intervention_ratio": sum(intervening) / len(modes),
+        "intervention_plan_ratio": sum(periods.values()) / len(periods) if periods else None,
         **{key: counts.get(mode, 0) for mode, key in MODE_KEYS.items()},
         "override_events": events,
         "overridden": any(off),
+        "intervened": any(intervening),
         "override_reasons": ";".join(f"{r}:{n}" for r, n in reasons.most_common()),
     }
 

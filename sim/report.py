@@ -36,13 +36,15 @@ DISTRIBUTIONS = [
     ("mean_speed_mps", "mean speed [m/s]"), ("reward_per_s", "reward [1/s]"), ("distance_m", "distance [m]"),
     ("min_ttc_s", "min TTC [s]"), ("min_headway_s", "min headway [s]"), ("lane_changes", "lane changes"),
     ("lateral_error_rms_m", "lateral error RMS [m]"), ("comfort_ratio", "comfort ratio"),
-    ("override_ratio", "override ratio"), ("latency_p99_ms", "loop latency p99 [ms]"),
+    ("following_ratio", "following ratio"), ("intervention_plan_ratio", "interventions / plan period"),
+    ("latency_p99_ms", "loop latency p99 [ms]"),
 ]
 # (aggregate key, axis label) of the comparison bars, with their 95% intervals
 COMPARISON = [
     ("collision_rate", "collision rate"), ("mean_speed_mps", "mean speed [m/s]"),
     ("reward_per_s", "reward [1/s]"), ("min_ttc_s", "min TTC [s]"), ("lane_changes", "lane changes"),
-    ("override_ratio", "override ratio"), ("comfort_ratio", "comfort ratio"),
+    ("following_ratio", "following ratio"), ("intervention_plan_ratio", "interventions / plan period"),
+    ("comfort_ratio", "comfort ratio"),
     ("perception_precision_ratio", "perception precision"), ("perception_recall_ratio", "perception recall"),
 ]
 
@@ -74,7 +76,8 @@ COLUMNS: list[tuple[str, Callable[[Mapping[str, Any]], str]]] = [
     ("reward/s", lambda a: _num(a.get("reward_per_s"), 2)),
     ("lane changes", lambda a: _num(a.get("lane_changes"), 1)),
     ("min TTC s", lambda a: _num(a.get("min_ttc_s"), 2)),
-    ("override ratio", lambda a: _num(a.get("override_ratio"), 3)),
+    ("following ratio", lambda a: _num(a.get("following_ratio"), 3)),
+    ("interventions / plan period", lambda a: _num(a.get("intervention_plan_ratio"), 3)),
     ("comfort ratio", lambda a: _num(a.get("comfort_ratio"), 3)),
     ("perception P / R", _pr),
 ]
@@ -176,8 +179,11 @@ def _summary_md(aggregates: Mapping[str, Mapping[str, Any]], meta: Mapping[str, 
                      f"m/s^2, lat accel {_num(agg.get('lat_accel_max_abs_mps2'), 2)} m/s^2")
         lines.append(f"- lateral error to lane centre: RMS {_with_ci(agg, 'lateral_error_rms_m', 3)} m, "
                      f"max {_num(agg.get('lateral_error_max_m'), 3)} m")
-        lines.append(f"- decision: override ratio {_with_ci(agg, 'override_ratio', 3)}, override episodes "
-                     f"{agg.get('override_episodes', '-')}")
+        lines.append(f"- decision: following (adaptive cruise) on {_with_ci(agg, 'following_ratio', 3)} of ticks; "
+                     f"interventions on {_with_ci(agg, 'intervention_plan_ratio', 3)} of plan periods "
+                     f"({_with_ci(agg, 'intervention_ratio', 3)} of ticks), in "
+                     f"{_with_ci(agg, 'intervention_episode_rate', 2)} of episodes; not NOMINAL on "
+                     f"{_with_ci(agg, 'override_ratio', 3)} of ticks")
         lines.append(f"- loop latency: p50 {_num(agg.get('latency_p50_ms'), 2)} ms, p99 "
                      f"{_num(agg.get('latency_p99_ms'), 2)} ms, deadline misses "
                      f"{agg.get('deadline_misses', '-')}")

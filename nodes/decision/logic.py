@@ -15,20 +15,25 @@ between replans only keeps the watchdog fed. Lane changes move the target lane b
 left/top lane), at most one lane away from the ego's, and hold it until reached; FASTER / SLOWER step
 through `speed_setpoints`.
 
-Safety, when `params.overrides` is on (modes in priority order):
-  EMERGENCY     TTC to a vehicle in the ego's path below `emergency_ttc` (or avoiding it needs more than
-                `emergency_required_decel`): target speed <= the lead's, `max_decel` > 0;
+Safety, when `params.overrides` is on (modes in priority order, `msgs.MODE_PRIORITY`, highest first):
   MINIMAL_RISK  (watchdog, on even without overrides) perception or plan stale: hold the current lane and
                 ramp the target speed down at `mrm_decel`; back to normal when both are fresh again;
-  OVERRIDE      lane change refused or aborted (gap acceptance), or speed capped behind a lead;
+  EMERGENCY     TTC to a vehicle in the ego's path below `emergency_ttc` (or avoiding it needs more than
+                `emergency_required_decel`): target speed <= the lead's, `max_decel` > 0;
+  OVERRIDE      lane change refused or aborted (gap acceptance);
+  FOLLOWING     speed capped behind a slower lead (adaptive cruise: part of normal driving);
   NOMINAL       the plan as asked.
+MINIMAL_RISK, EMERGENCY and OVERRIDE are interventions; `params.interventions = False` turns the last two
+off and keeps FOLLOWING (the planner then drives on its own, with adaptive cruise). Each reason is
+"kind: details" with a fixed kind ("lane change refused", "lane change aborted", "emergency brake",
+"speed capped", "minimal risk"), so reasons group by kind.
 """
 
 from __future__ import annotations
 
 import math
 
-from msgs.types import Action, DrivingTarget, EgoState, Mode, ObjectArray, Plan
+from msgs.types import MODE_PRIORITY, Action, DrivingTarget, EgoState, Mode, ObjectArray, Plan
 from nodes.decision.params import DecisionParams
 from nodes.decision.scene import (
     Snapshot,
@@ -124,7 +129,7 @@ class DecisionLogic:
             reasons.append((Mode.MINIMAL_RISK, f"minimal risk: {stale}"))
         else:
             self._mrm_speed = None
-            if p.overrides:
+            if p.overrides and p.interventions:
                 reasons += self._check_lane_change(ego, tracks)
             elif self._pending_lane is not None:
                 self._accept(self._pending_lane, ego)
@@ -139,7 +144,7 @@ class DecisionLogic:
         else:
             self._emergency = False
 
-        reasons.sort(key=lambda r: -int(r[0]))
+        reasons.sort(key=lambda r: -MODE_PRIORITY.index(r[0]))
         return DrivingTarget(
             header=ego.header,
             target_lane=self._lane,
@@ -247,12 +252,15 @@ class DecisionLogic:
         if cap.speed < target:
             if cap.speed < target - p.speed_cap_tolerance:
                 reasons.append((
-                    Mode.OVERRIDE,
-                    f"speed capped {target:.1f} -> {cap.speed:.1f} m/s: {cap.why}, "
+                    Mode.FOLLOWING,
+                    f"speed capped: {target:.1f} -> {cap.speed:.1f} m/s, {cap.why}, "
                     f"vehicle {capped_by.track.id} {capped_by.gap:.1f} m ahead",
                 ))
             target = cap.speed
 
+        if not p.interventions:
+            self._emergency = False
+            return target, 0.0, reasons
         ttc_limit = p.emergency_ttc_exit if self._emergency else p.emergency_ttc
         decel_limit = p.emergency_exit_decel if self._emergency else p.emergency_required_decel
         worst, worst_ttc, worst_decel = None, math.inf, 0.0

@@ -16,7 +16,10 @@ class DecisionParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     tick_period: float = 1.0 / 15.0
     """[s] control tick; turns the watchdog's tick counts and the minimal-risk deceleration into time."""
     overrides: bool = True
-    """False: only map meta-actions to targets (no gap, headway, TTC or emergency checks)."""
+    """False: only map meta-actions to targets (no following, gap, headway, TTC or emergency checks)."""
+    interventions: bool = True
+    """False (with `overrides` on): keep following (the speed cap behind a slower lead) but never refuse or
+    abort a lane change and never brake in emergency: the planner drives on its own, with adaptive cruise."""
 
     # --- which vehicles are in a lane / in the ego's path ----------------------------------------------
     lateral_margin: float = 0.3
@@ -60,7 +63,7 @@ class DecisionParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     min_ttc: float = 3.0
     """[s] the cap keeps the time-to-collision to the lead vehicle at least this long."""
     speed_cap_tolerance: float = 0.5
-    """[m/s] a cap less than this below the set-point is applied but not reported as an OVERRIDE."""
+    """[m/s] a cap less than this below the set-point is applied but not reported as FOLLOWING."""
 
     # --- emergency braking -----------------------------------------------------------------------------
     emergency_ttc: float = 1.5

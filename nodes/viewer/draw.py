@@ -24,6 +24,7 @@ BAND_COLOUR = (32, 32, 32)
 TEXT_COLOUR = (235, 235, 235)
 MODE_COLOURS = {  # how alarming each decision mode looks
     Mode.NOMINAL: (150, 230, 150),
+    Mode.FOLLOWING: (230, 200, 150),
     Mode.OVERRIDE: (0, 215, 255),
     Mode.EMERGENCY: (60, 60, 255),
     Mode.MINIMAL_RISK: (0, 140, 255),

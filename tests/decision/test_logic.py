@@ -181,8 +181,8 @@ def test_the_cap_settles_at_the_lead_speed_at_the_desired_headway():
     d = Driver(initial_speed=30.0)
     # lead at 20 m/s, gap 3 m + 1 s * 20 m/s = 23 m (centres 28 m apart)
     t = d(ego_at(speed=20.0), objs(car(28.0, dv=0.0)))
-    assert t.mode == Mode.OVERRIDE and t.target_speed == pytest.approx(20.0)
-    assert t.reason == "speed capped 30.0 -> 20.0 m/s: headway, vehicle 7 23.0 m ahead"
+    assert t.mode == Mode.FOLLOWING and t.target_speed == pytest.approx(20.0)
+    assert t.reason == "speed capped: 30.0 -> 20.0 m/s, headway, vehicle 7 23.0 m ahead"
     closer = d(ego_at(speed=20.0), objs(car(18.0, dv=0.0))).target_speed
     assert 17.0 <= closer < 20.0  # a short headway is opened gently, at most 3 m/s below the lead
 

@@ -12,6 +12,7 @@ from nodes.decision.logic import DecisionParams
 from tests.decision.scenario import Scenario
 
 NOMINAL, OVERRIDE, EMERGENCY, MINIMAL_RISK = Mode.NOMINAL, Mode.OVERRIDE, Mode.EMERGENCY, Mode.MINIMAL_RISK
+FOLLOWING = Mode.FOLLOWING
 
 
 def gaps_to(run, vehicle_x: list[float]) -> list[float]:
@@ -24,13 +25,13 @@ def test_cut_in_10_m_ahead_at_lower_speed():
     xs: list[float] = []
     run = s.run(90, on_tick=lambda: xs.append(float(other.position[0])))
     assert not run.crashed
-    assert run.modes == [NOMINAL, EMERGENCY, OVERRIDE]
+    assert run.modes == [NOMINAL, EMERGENCY, FOLLOWING]
     first = next(r for r in run.records if r.target.mode == EMERGENCY)
     assert first.tick <= 3  # seen while it was still crossing the lane line
     assert first.target.max_decel > 0 and "emergency brake: TTC" in first.target.reason
     assert min(gaps_to(run, xs)) > 1.0
     # then it follows the slower vehicle, gently: never far below its speed
-    assert all(r.target.target_speed >= 16.5 for r in run.records if r.target.mode == OVERRIDE)
+    assert all(r.target.target_speed >= 16.5 for r in run.records if r.target.mode == FOLLOWING)
     assert min(r.ego.speed for r in run.records) > 16.0
 
 
@@ -40,7 +41,7 @@ def test_stopped_vehicle_60_m_ahead_in_the_ego_lane():
     stopped = s.add(60.0, lane=1, speed=0.0)
     run = s.run(150)
     assert not run.crashed
-    assert run.modes == [OVERRIDE, EMERGENCY, OVERRIDE]
+    assert run.modes == [FOLLOWING, EMERGENCY, FOLLOWING]
     assert "braking distance" in run.records[0].target.reason
     last = run.records[-1]
     assert last.ego.speed < 0.1 and last.ego.lane_index == 1
@@ -52,7 +53,7 @@ def test_stopped_vehicle_seen_at_the_edge_of_the_camera_at_25_mps():
     s.add(85.0, lane=1, speed=0.0)  # enters the 76 m view after a few ticks
     run = s.run(150)
     assert not run.crashed
-    assert run.modes == [NOMINAL, EMERGENCY, OVERRIDE]
+    assert run.modes == [NOMINAL, EMERGENCY, FOLLOWING]
     assert run.records[-1].ego.speed < 0.5
 
 
@@ -74,6 +75,25 @@ def test_the_same_lane_change_without_overrides_collides():
     s.add(-3.0, lane=0, speed=25.0)
     run = s.run(90, actions={1: Action.LANE_LEFT})
     assert run.crashed and run.modes == [NOMINAL]
+
+
+def test_without_interventions_the_lane_change_is_made_and_collides():
+    s = Scenario(ego_lane=1, ego_speed=25.0, params=DecisionParams(interventions=False))
+    s.add(-3.0, lane=0, speed=25.0)
+    run = s.run(90, actions={1: Action.LANE_LEFT})
+    assert run.crashed and run.modes == [NOMINAL]
+
+
+def test_without_interventions_the_ego_still_follows_a_slower_lead():
+    s = Scenario(ego_lane=1, ego_speed=25.0, params=DecisionParams(interventions=False))
+    lead = s.add(40.0, lane=1, speed=20.0)
+    xs: list[float] = []
+    run = s.run(150, on_tick=lambda: xs.append(float(lead.position[0])))
+    assert not run.crashed
+    assert run.modes == [FOLLOWING]  # adaptive cruise from the first tick, never an EMERGENCY brake
+    assert all(r.target.max_decel == 0.0 for r in run.records)
+    assert run.records[-1].ego.speed == pytest.approx(20.0, abs=1.0)
+    assert min(gaps_to(run, xs)) > 10.0
 
 
 def test_a_refused_lane_change_is_made_once_the_gap_opens():

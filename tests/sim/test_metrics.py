@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from msgs import DrivingTarget, EgoState, Header, Object, ObjectArray
+from msgs import DrivingTarget, EgoState, Header, Mode, Object, ObjectArray, Plan
 from sim.metrics import (
     MetricParams,
     aggregate,
@@ -211,6 +211,36 @@ def test_override_ratio_modes_and_events():
     assert row["override_events"] == 2  # two stretches away from NOMINAL
     assert row["overridden"] is True
     assert row["override_reasons"] == "gap:5;ttc:3;stale:2"
+
+
+def test_following_is_not_an_intervention_and_reasons_group_by_kind():
+    # 4 plan periods of 15 ticks: following only; a refused lane change in one tick; nominal; an emergency
+    # brake while following
+    modes = [Mode.FOLLOWING] * 15 + [0] * 7 + [Mode.OVERRIDE] + [0] * 7 + [0] * 15 + [Mode.EMERGENCY] * 2 + \
+        [Mode.FOLLOWING] * 13
+    reasons = {Mode.FOLLOWING: "speed capped: 30.0 -> {k}.0 m/s, headway, vehicle 3 {k}.5 m ahead",
+               Mode.OVERRIDE: "lane change refused: rear gap 6.2 m < 12.5 m",
+               Mode.EMERGENCY: "emergency brake: TTC 1.2 s < 1.5 s, vehicle 3 9.0 m ahead; speed capped: 25.0 -> "
+                               "20.0 m/s, ttc, vehicle 3 9.0 m ahead"}
+    targets = [DrivingTarget(header=header(k), target_lane=1, target_speed=20.0, mode=m,
+                             reason=reasons.get(m, "").format(k=k)) for k, m in enumerate(modes)]
+    plans = [Plan(header=header(k), action=1, replanned=k % 15 == 0, plan_tick=k - k % 15) for k in range(60)]
+    row = episode_metrics(make_trace(cruise(60), target=targets, plan=plans))
+    assert row["following_ratio"] == pytest.approx(28 / 60)
+    assert row["intervention_ratio"] == pytest.approx(3 / 60)
+    assert row["intervention_plan_ratio"] == pytest.approx(2 / 4)
+    assert row["mode_following_ticks"] == 28 and row["intervened"] is True
+    assert row["override_reasons"] == "speed capped:30;emergency brake:2;lane change refused:1"
+
+
+def test_following_alone_is_no_intervention():
+    why = "speed capped: 25.0 -> 20.0 m/s, headway, vehicle 3 20.0 m ahead"
+    targets = [DrivingTarget(header=header(k), target_lane=1, target_speed=20.0, mode=Mode.FOLLOWING, reason=why)
+               for k in range(30)]
+    plans = [Plan(header=header(k), action=1, plan_tick=k - k % 15) for k in range(30)]
+    row = episode_metrics(make_trace(cruise(30), target=targets, plan=plans))
+    assert (row["intervention_ratio"], row["intervention_plan_ratio"], row["intervened"]) == (0.0, 0.0, False)
+    assert row["overridden"] is True and row["following_ratio"] == 1.0
 
 
 def test_without_decision_stream_the_decision_metrics_are_none():
