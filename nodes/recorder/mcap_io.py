@@ -47,6 +47,7 @@ class RecordingWriter:
         self._sequence: dict[str, int] = {}
         self.messages = 0
         self.finished = False
+        self.failed: OSError | None = None
 
     def _channel(self, topic: str, schema_name: str, schema_encoding: str, schema_data: Callable[[], bytes],
                  message_encoding: str) -> int:
@@ -62,10 +63,22 @@ class RecordingWriter:
         return cid
 
     def _add(self, cid: int, topic: str, data: bytes, log_time_ns: int) -> None:
+        if self.failed:
+            raise self.failed
         self._sequence[topic] += 1
-        self._writer.add_message(cid, log_time=log_time_ns, data=data, publish_time=log_time_ns,
-                                 sequence=self._sequence[topic])
+        try:
+            self._writer.add_message(cid, log_time=log_time_ns, data=data, publish_time=log_time_ns,
+                                     sequence=self._sequence[topic])
+        except OSError as exc:
+            self._fail(exc)
         self.messages += 1
+
+    def _fail(self, exc: OSError) -> None:
+        """A write failed (disk full, quota, I/O error): stop writing; the file keeps its whole chunks and
+        `nodes.recorder.seal` makes it readable up to them."""
+        self.failed = OSError(exc.errno, f"cannot write {self.path}: {exc.strerror}")
+        self._file.close()
+        raise self.failed from None
 
     def write(self, topic: str, msg: Message, log_time_ns: int) -> None:
         self.write_raw(topic, type(msg), encode_body(msg), log_time_ns)
@@ -83,9 +96,12 @@ class RecordingWriter:
                   log_time_ns)
 
     def finish(self) -> None:
-        if not self.finished:
+        if not self.finished and not self.failed:
             self.finished = True
-            self._writer.finish()
+            try:
+                self._writer.finish()
+            except OSError as exc:
+                self._fail(exc)
             self._file.close()
 
 
@@ -112,7 +128,9 @@ class _DirectFile:
         pass
 
     def close(self) -> None:
-        os.close(self._fd)
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 @dataclass(frozen=True)

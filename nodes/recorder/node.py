@@ -26,11 +26,17 @@ class RecorderNode(Node):
     Params: ClassVar[type[Params]] = RecorderParams
     lockstep_inputs: ClassVar[bool] = False
     drain_on_stop: ClassVar[bool] = True
+    keeps_record: ClassVar[bool] = True
+
+    @classmethod
+    def record_file(cls, params: Params, run_dir: str) -> str | None:
+        assert isinstance(params, RecorderParams)
+        return params.path or str(Path(run_dir) / "recording.mcap")
 
     def __init__(self, params: RecorderParams) -> None:
         super().__init__(params)
         run_dir = Path(os.environ.get("DRIVESTACK_RUN_DIR", "."))
-        self.path = Path(params.path) if params.path else run_dir / "recording.mcap"
+        self.path = Path(self.record_file(params, str(run_dir)) or "")
         metadata: dict[str, dict[str, str]] = {}
         launch_json = run_dir / "launch.json"
         if launch_json.is_file():
@@ -89,7 +95,8 @@ class RecorderNode(Node):
 
     def close(self) -> None:
         self.writer.finish()
-        print(f"recorded {self.writer.messages} messages to {self.path}", flush=True)
+        if not self.writer.failed:
+            print(f"recorded {self.writer.messages} messages to {self.path}", flush=True)
 
 
 NODE = RecorderNode

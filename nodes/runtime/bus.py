@@ -13,6 +13,7 @@ import os
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import zmq
@@ -71,13 +72,13 @@ class Publisher:
             elif frame == self._unsubscribe:
                 self.subscriptions -= 1
 
-    def wait_for_subscribers(self, count: int, timeout_s: float) -> bool:
-        """Block until `count` subscribers are attached (True), or the timeout passes (False)."""
+    def wait_for_subscribers(self, count: int, timeout_s: float, stop: Callable[[], bool] = lambda: False) -> bool:
+        """Block until `count` subscribers are attached (True), or the timeout passes or `stop()` (False)."""
         deadline = time.monotonic() + timeout_s
         self.drain_subscriptions()
         while self.subscriptions < count:
             left = deadline - time.monotonic()
-            if left <= 0:
+            if left <= 0 or stop():
                 return False
             if self.sock.poll(int(min(left, 0.1) * 1000)):
                 self.drain_subscriptions()

@@ -40,6 +40,7 @@ class Node:
     trigger: ClassVar[str | None] = None
     lockstep_inputs: ClassVar[bool] = True  # False: every input is an event (on_message), e.g. the recorder
     drain_on_stop: ClassVar[bool] = False  # on SIGINT, take in what is still queued before exiting
+    keeps_record: ClassVar[bool] = False  # its file is the run's record (the recorder): see record_file
 
     def __init__(self, params: Params) -> None:
         self.params = params
@@ -81,6 +82,12 @@ class Node:
     @classmethod
     def check(cls, params: Params) -> None:
         """Launch-time checks beyond types (a weights file exists, ...); raise ValueError naming the field."""
+
+    @classmethod
+    def record_file(cls, params: Params, run_dir: str) -> str | None:
+        """For a node that keeps the run's record: the file it writes. Its death then stops the stack with an
+        error, and the launcher seals the file so that it stays readable up to the failure."""
+        return None
 
     def close(self) -> None:
         """Release resources (finalise files) before the process exits."""

@@ -69,7 +69,9 @@ class NodeRunner:
     def barrier(self) -> None:
         for out in list(self.pubs.values()) + ([self.diag] if self.diag else []):
             expected = self._expected_subscribers(out.topic)
-            if not out.wait_for_subscribers(expected, self.spec.ready_timeout_s):
+            if not out.wait_for_subscribers(expected, self.spec.ready_timeout_s, lambda: self.stop_requested):
+                if self.stop_requested:
+                    return
                 raise StartupError(
                     f"{out.topic}: {out.subscriptions} of {expected} subscribers attached after "
                     f"{self.spec.ready_timeout_s:.0f} s"
@@ -245,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     unblock_stop_signals()
+    code = 0
     try:
         node_cls = load_node_class(spec.module)
         node = node_cls(make_params(node_cls, spec.params))
@@ -253,14 +256,18 @@ def main(argv: list[str] | None = None) -> int:
         if not runner.stop_requested:
             runner.run()
     except KeyboardInterrupt:
-        return 0
+        pass
     except (StartupError, ValueError, OSError) as exc:
         log.error("%s: %s", spec.name, exc)
-        return 2
-    finally:
-        if runner is not None:
+        code = 2
+    if runner is not None:
+        try:
             runner.close()
-    return 0
+        except OSError as exc:  # e.g. the disk filled while the recorder finalised its file
+            if code == 0:
+                log.error("%s: %s", spec.name, exc)
+            code = 2
+    return code
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ from nodes.runtime.spec import InputSpec, NodeSpec, OutputSpec
 from nodes.viewer.status import status_line
 from sim.summary import HEADER, SummaryBook
 
-GRACE_S = 3.0  # [s] between SIGINT and SIGKILL at shutdown
+GRACE_S = 3.0  # [s] between SIGTERM and SIGKILL at shutdown
+RECORD_GRACE_S = 10.0  # [s] the same for a node that keeps the run's record (it drains and finalises its file)
 LAST_LINES = 20  # lines of a node's output kept to show when it dies
 LAUNCHER = "launch"  # subscriber name of the launcher itself (episode summaries)
 
@@ -238,13 +239,25 @@ class Supervisor:
         counted = {t: 1 for t in self.watch if any(p in local for p in plan.publishers(t))}
         _, graph = build_specs(plan, self.namespace_dir, Path("."), {})
         check_endpoints_free(plan, graph, self.only)  # before anything is created or started
-        self.run_dir = run_dir or make_run_dir()
+        try:
+            self.run_dir = run_dir or make_run_dir()
+        except OSError as exc:
+            raise LaunchError(plan.file, f"cannot create the run's output directory under {Path.cwd()}: "
+                              f"{exc.strerror}; start it from a directory you can write to") from None
         specs, self.graph = build_specs(plan, self.namespace_dir, self.run_dir, counted)
         specs = {name: spec for name, spec in specs.items() if name in self.only}
         self.owns_sim = bool(counted)
         os.makedirs(self.namespace_dir, mode=0o700)
         colour = self.out.isatty() and not os.environ.get("NO_COLOR")
         self.children: dict[str, Child] = {}
+        # files that are the run's record: sealed if their writer dies, and their loss is an error
+        self.records: dict[str, Path] = {}
+        for name in specs:
+            planned = plan.node(name)
+            record = planned.node_cls.record_file(planned.params, str(self.run_dir))
+            if planned.node_cls.keeps_record and record:
+                self.records[name] = Path(record)
+        self.interrupts = 0
         for i, (name, spec) in enumerate(specs.items()):
             path = Path(self.namespace_dir) / f"{name}.json"
             path.write_bytes(msgspec.json.encode(spec))
@@ -314,14 +327,19 @@ class Supervisor:
             watch.close()
             ctx.term()
             shutil.rmtree(self.namespace_dir, ignore_errors=True)
+        code = self._seal_records(code)
         self._report(code)
         return code
 
     def _on_signal(self, signum: int, _frame: object) -> None:
+        self.interrupts += 1
         if self.stop_reason is None:
             self.stop_reason = "interrupted"
-        else:  # a second Ctrl-C: stop waiting for the grace period
-            for child in self.children.values():
+            return
+        # a second Ctrl-C: stop waiting for the grace period, except for the nodes finalising the run's record
+        # (they take well under a second); a third one kills those too, and their files are sealed as cut
+        for name, child in self.children.items():
+            if name not in self.records or self.interrupts > 2:
                 child.signal(signal.SIGKILL)
 
     def _supervise(self, control: zmq.Socket, watch: zmq.Socket) -> int:
@@ -406,6 +424,10 @@ class Supervisor:
             if rc is None:
                 continue
             child.wait_output()
+            if child.name in self.records:  # its death loses the rest of the run's record
+                self.say(f"error: node '{child.name}' died (exit {rc}), so the run is no longer recorded; "
+                         "stopping the stack")
+                return 1
             if rc == 0 and child.planned.required:
                 self.say(f"required node '{child.name}' finished: stopping the stack")
                 return 0
@@ -430,18 +452,44 @@ class Supervisor:
     def _shutdown(self) -> None:
         running = [c for c in self.children.values() if c.poll() is None and c.proc is not None]
         for child in running:
-            child.signal(signal.SIGINT)
-        deadline = time.monotonic() + GRACE_S
-        while time.monotonic() < deadline and any(c.poll() is None for c in running):
+            # SIGTERM, not SIGINT: a node still starting Python (no handler yet) just ends, without a traceback
+            child.signal(signal.SIGTERM)
+        start = time.monotonic()
+        while any(c.poll() is None for c in running):
+            now = time.monotonic() - start
+            for child in running:
+                grace = RECORD_GRACE_S if child.name in self.records else GRACE_S
+                if child.poll() is None and now > grace:
+                    self.say(f"node '{child.name}' did not stop in {grace:.0f} s: killing it")
+                    child.signal(signal.SIGKILL)
             time.sleep(0.02)
-        for child in running:
-            if child.poll() is None:
-                self.say(f"node '{child.name}' did not stop in {GRACE_S:.0f} s: killing it")
-                child.signal(signal.SIGKILL)
         for child in running:
             if child.proc is not None:
                 child.proc.wait()
             child.wait_output()
+
+    def _seal_records(self, code: int) -> int:
+        """Every record file readable by the standard MCAP reader; a cut or lost one is an error line."""
+        from nodes.recorder.seal import RecordingError, seal
+
+        for name, path in self.records.items():
+            rc = self.children[name].poll()
+            how = f"was killed by signal {-rc}" if rc is not None and rc < 0 else f"exited {rc}"
+            if not path.is_file():
+                self.say(f"error: no recording: node '{name}' {how} before it wrote {path}")
+                code = 1
+                continue
+            try:
+                state = seal(path, f"node '{name}' {how}")
+            except (RecordingError, OSError) as exc:
+                self.say(f"error: recording {path} is cut and could not be sealed: {exc}")
+                code = 1
+                continue
+            if not state.complete:
+                self.say(f"error: recording {path} is cut: node '{name}' {how}; sealed, it holds what was "
+                         "recorded up to then and nothing after")
+                code = 1
+        return code
 
     def _report(self, code: int) -> None:
         self.console.clear_status()
