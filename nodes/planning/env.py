@@ -6,10 +6,20 @@ turns that into the ContinuousAction `HighwaySim` applies, exactly as the runnin
 policy learns the dynamics it will drive with. Both see ground truth cut to the camera's field of view
 (what perception in `gt` mode delivers); the observation comes from `nodes.planning.observation`.
 
-Reward: highway-env's normalised per-tick reward (in [0, 1]) averaged over the plan period, ticks after
-the episode ended counting 0. A step's reward is therefore in [0, 1] and an episode's return is the
-integral of the reward over time in seconds (at the default 1 s period): 40 is the best a 40 s episode
-can score.
+Rewards (`PlannerEnvConfig.reward`):
+- "highway": highway-env's normalised per-tick reward (in [0, 1]) averaged over the plan period, ticks
+  after the episode ended counting 0. An episode's return is the integral of the reward over time in
+  seconds (at the default 1 s period): 40 is the best a 40 s episode can score.
+- "drive": the planner's own. Per tick, the forward speed mapped from [20, 30] m/s to [0, 1] (clipped),
+  averaged over the plan period; minus `intervention_penalty` for a plan period in which decision
+  intervened (refused or aborted a lane change, braked in emergency; following a slower lead is not an
+  intervention); minus `collision_penalty` on a collision or leaving the road, which ends the episode.
+  It charges the planner for what the safety layer has to correct, so that it learns to drive safely on
+  its own rather than lean on the layer.
+
+`interventions_share` is the share of episodes in which decision's interventions are on (the rest run
+with following only, `DecisionParams.interventions = False`): a planner trained on both meets the
+consequences of an unsafe lane change, not only the layer's refusal.
 """
 
 from __future__ import annotations
@@ -33,6 +43,8 @@ from sim.highway import HighwaySim, SimParams
 # HighwaySim reads the world directly; highway-env's own Kinematics observation (pandas, ~60% of a tick
 # with 20 vehicles) is never used, so the training env asks for an empty one.
 _NO_OBSERVATION = {"type": "AttributesObservation", "attributes": []}
+REWARDS = ("highway", "drive")
+SPEED_RANGE = (20.0, 30.0)  # [m/s] forward speeds the "drive" reward maps to [0, 1] (highway-env's reward_speed_range)
 
 
 def training_sim() -> SimParams:
@@ -53,6 +65,10 @@ class PlannerEnvConfig:
     sim: SimParams = field(default_factory=training_sim)  # world; render is forced off
     plan_period_ticks: int = 15  # control ticks per env step (plan rate = 15 Hz / this)
     overrides: bool = False  # decision's safety overrides (gap acceptance, headway, TTC, emergency braking)
+    interventions_share: float = 1.0  # share of episodes with decision's interventions on (needs overrides)
+    reward: str = "highway"  # "highway" (highway-env's normalised reward) or "drive" (module docstring)
+    collision_penalty: float = 5.0  # "drive": subtracted on a collision or leaving the road
+    intervention_penalty: float = 0.3  # "drive": subtracted for each plan period decision intervened in
     observation: ObservationConfig = field(default_factory=ObservationConfig)
     decision: dict[str, Any] = field(default_factory=dict)  # extra DecisionParams fields
     control: dict[str, Any] = field(default_factory=dict)  # extra ControlParams fields
@@ -61,8 +77,15 @@ class PlannerEnvConfig:
     def __post_init__(self) -> None:
         if self.plan_period_ticks < 1:
             raise ValueError(f"PlannerEnvConfig.plan_period_ticks must be >= 1, got {self.plan_period_ticks}")
-        if "overrides" in self.decision:
-            raise ValueError("PlannerEnvConfig.decision: set `overrides` on PlannerEnvConfig itself")
+        if "overrides" in self.decision or "interventions" in self.decision:
+            raise ValueError("PlannerEnvConfig.decision: set `overrides` and `interventions_share` on "
+                             "PlannerEnvConfig itself")
+        if not 0.0 <= self.interventions_share <= 1.0:
+            raise ValueError(f"PlannerEnvConfig.interventions_share must be in [0, 1], got {self.interventions_share}")
+        if self.reward not in REWARDS:
+            raise ValueError(f"PlannerEnvConfig.reward must be one of {', '.join(REWARDS)}, got {self.reward!r}")
+        if self.collision_penalty < 0 or self.intervention_penalty < 0:
+            raise ValueError("PlannerEnvConfig.collision_penalty and intervention_penalty must be >= 0")
 
 
 @dataclass
@@ -74,8 +97,10 @@ class EpisodeStats:
     speed_sum: float = 0.0  # [m/s * ticks] forward speed summed over ticks
     lane_changes: int = 0  # times the ego's lane index changed
     plan_steps: int = 0
-    overridden_steps: int = 0  # plan periods with at least one tick not NOMINAL
+    overridden_steps: int = 0  # plan periods with at least one tick not NOMINAL (following included)
+    intervened_steps: int = 0  # plan periods with at least one intervention tick (OVERRIDE, EMERGENCY, ...)
     emergency_steps: int = 0  # plan periods with at least one EMERGENCY tick
+    interventions: bool = True  # whether decision's interventions were on in this episode
     end_reason: str | None = None
 
     @property
@@ -95,8 +120,12 @@ class PlannerEnv(gym.Env):
         c.sim.render = False
         self.sim = HighwaySim(c.sim)
         self.sim.unwrapped.configure({"observation": _NO_OBSERVATION})
-        self.decision = DecisionLogic(DecisionParams(overrides=c.overrides, tick_period=1.0 / CONTROL_RATE_HZ,
-                                                     **c.decision))
+        self._decisions = {
+            on: DecisionLogic(DecisionParams(overrides=c.overrides, interventions=on,
+                                             tick_period=1.0 / CONTROL_RATE_HZ, **c.decision))
+            for on in (True, False)
+        }
+        self.decision = self._decisions[True]
         self.control = LaneSpeedController(ControlParams(dt=1.0 / CONTROL_RATE_HZ, **c.control))
         self.action_space = spaces.Discrete(len(Action))
         self.observation_space = spaces.Box(-1.0, 1.0, shape=c.observation.shape, dtype=np.float32)
@@ -124,9 +153,12 @@ class PlannerEnv(gym.Env):
             seed = int(self.np_random.integers(*TRAIN_SEED_RANGE))
         self.seed_used = seed
         self.sim.reset(seed, self.episode)
+        share = self.config.interventions_share
+        on = share >= 1.0 or (share > 0.0 and bool(self.np_random.random() < share))
+        self.decision = self._decisions[on]
         self.decision.reset()
         self.control.reset()
-        self.stats = EpisodeStats()
+        self.stats = EpisodeStats(interventions=on)
         return self._read(), {"seed": seed}
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
@@ -138,33 +170,42 @@ class PlannerEnv(gym.Env):
         if not 0 <= action < len(Action):
             raise ValueError(f"action {action} is not a meta-action (0..{len(Action) - 1})")
         plan_tick = self.sim.tick
-        reward_sum = 0.0
-        overridden = emergency = False
+        reward_sum = speed_sum = 0.0
+        overridden = intervened = emergency = False
         for i in range(self.config.plan_period_ticks):
             tick = self.sim.tick
             ego, objects = self._ego, self._objects
             plan = Plan(header=ego.header, action=action, replanned=i == 0, plan_tick=plan_tick)
             target = self.decision.step(tick, ego, objects, plan)
             overridden |= target.mode != Mode.NOMINAL
+            intervened |= Mode(target.mode).is_intervention
             emergency |= target.mode == Mode.EMERGENCY
             self.sim.step(self.control.step(ego, target))
             reward_sum += self.sim.reward
             obs = self._read()
+            speed_sum += min(max((self._ego.vx - SPEED_RANGE[0]) / (SPEED_RANGE[1] - SPEED_RANGE[0]), 0.0), 1.0)
             self._account(ego)
             if self.sim.end_reason is not None:
                 break
         s = self.stats
         s.plan_steps += 1
         s.overridden_steps += overridden
+        s.intervened_steps += intervened
         s.emergency_steps += emergency
         end = self.sim.end_reason
         s.end_reason = end
-        info: dict[str, Any] = {"overridden": overridden, "emergency": emergency, "end_reason": end,
-                                "seed": self.seed_used}
+        info: dict[str, Any] = {"overridden": overridden, "intervened": intervened, "emergency": emergency,
+                                "end_reason": end, "seed": self.seed_used}
         if end is not None:
             info["episode_stats"] = s
-        reward = reward_sum / self.config.plan_period_ticks
-        return obs, reward, end in ("collision", "offroad"), end == "time_limit", info
+        crashed = end in ("collision", "offroad")
+        c = self.config
+        if c.reward == "drive":
+            reward = (speed_sum / c.plan_period_ticks - c.intervention_penalty * intervened
+                      - c.collision_penalty * crashed)
+        else:
+            reward = reward_sum / c.plan_period_ticks
+        return obs, reward, crashed, end == "time_limit", info
 
     def _account(self, before: EgoState) -> None:
         after = self._ego

@@ -55,6 +55,13 @@ class Args:
     eval_vehicles: int = arg(50, "other vehicles in evaluation (highway-v0 world, 4 lanes)")
     episode_seconds: float = arg(40.0, "episode time limit [s], training and evaluation")
     overrides: bool = arg(False, "decision's safety overrides on during training")
+    interventions_share: float = arg(1.0, "with --overrides: the share of training episodes with decision's "
+                                     "interventions on (refused/aborted lane changes, emergency brake); the rest "
+                                     "keep only following (adaptive cruise behind a slower lead)")
+    reward: str = arg("highway", "'highway' (highway-env's normalised reward, weights below) or 'drive' (speed in "
+                      "[20, 30] m/s, minus the penalties below; nodes/planning/env.py)")
+    collision_penalty: float = arg(5.0, "'drive' reward: subtracted on a collision or leaving the road")
+    intervention_penalty: float = arg(0.3, "'drive' reward: subtracted for each 1 s step decision intervened in")
     observation: str = arg("kinematics", "what the planner sees: 'kinematics' (highway-env's Kinematics, 7 nearest "
                            "vehicles) or 'lanes' (per lane: the two vehicles ahead and the one behind); "
                            "nodes/planning/observation.py")
@@ -123,11 +130,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     train_sim.right_lane_reward = eval_sim.right_lane_reward = args.right_lane_reward
     train_sim.high_speed_reward = eval_sim.high_speed_reward = args.high_speed_reward
     observation = ObservationConfig(kind=args.observation)
-    train_env = Monitor(PlannerEnv(PlannerEnvConfig(sim=train_sim, overrides=args.overrides,
-                                                    observation=observation)))
+    shared = dict(overrides=args.overrides, observation=observation, interventions_share=args.interventions_share,
+                  reward=args.reward, collision_penalty=args.collision_penalty,
+                  intervention_penalty=args.intervention_penalty)
+    train_env = Monitor(PlannerEnv(PlannerEnvConfig(sim=train_sim, **shared)))
     validation = tuple(VALIDATION_SEED_BASE + i for i in range(args.eval_episodes))
-    eval_env = Monitor(PlannerEnv(PlannerEnvConfig(sim=eval_sim, overrides=args.overrides, observation=observation,
-                                                   reset_seeds=validation)))
+    eval_env = Monitor(PlannerEnv(PlannerEnvConfig(sim=eval_sim, reset_seeds=validation, **shared)))
 
     model = DQN(
         "MlpPolicy", train_env, policy_kwargs={"net_arch": list(args.net_arch)},

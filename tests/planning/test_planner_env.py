@@ -67,3 +67,55 @@ def test_overrides_switch_and_gymnasium_api() -> None:
     check_env(env, warn=True, skip_render_check=True)
     with pytest.raises(ValueError, match="plan_period_ticks"):
         PlannerEnvConfig(plan_period_ticks=0)
+
+
+def test_drive_reward_is_the_speed_term_on_an_empty_road() -> None:
+    env = _env(vehicles=0, duration=12.0, reward="drive", overrides=True)
+    env.reset(seed=1)
+    for _ in range(4):  # settle at the top set-point, 30 m/s
+        env.step(Action.FASTER)
+    _, reward, terminated, _, info = env.step(Action.IDLE)
+    assert not terminated and not info["intervened"]
+    assert reward == pytest.approx(1.0, abs=0.02)  # 30 m/s maps to 1; nothing to charge
+    env.reset(seed=1)
+    env.step(Action.SLOWER)
+    env.step(Action.SLOWER)
+    for _ in range(4):
+        _, reward, *_ = env.step(Action.IDLE)
+    assert reward == pytest.approx(0.0, abs=0.02)  # 20 m/s maps to 0
+
+
+def test_drive_reward_charges_a_collision_and_the_share_switches_interventions() -> None:
+    """A lane change into a car alongside: with interventions off it is made and crashes, costing the
+    collision penalty; with them on it is refused and the step is charged the intervention penalty."""
+    from highway_env.vehicle.kinematics import Vehicle
+
+    outcome = {}
+    for share in (0.0, 1.0):
+        env = _env(vehicles=0, duration=10.0, reward="drive", overrides=True, interventions_share=share,
+                   collision_penalty=5.0, intervention_penalty=0.25)
+        env.reset(seed=1)
+        assert env.stats.interventions is (share == 1.0)
+        ego = env.sim.unwrapped.vehicle
+        side = -1 if ego.lane_index[2] > 0 else 1
+        road = env.sim.unwrapped.road
+        road.vehicles.append(Vehicle(road, ego.position + np.array([-2.0, 4.0 * side]), 0.0, ego.speed))
+        action, intervened = Action.LANE_LEFT if side < 0 else Action.LANE_RIGHT, False
+        for _ in range(3):  # the lane change is asked for once, then the plan is held
+            _, reward, terminated, _, info = env.step(action)
+            intervened |= info["intervened"]
+            action = Action.IDLE
+            if terminated:
+                break
+        outcome[share] = (reward, terminated, intervened, info["end_reason"])
+    reward, terminated, intervened, end = outcome[0.0]
+    assert terminated and end == "collision" and not intervened and -5.0 <= reward <= -4.0
+    reward, terminated, intervened, end = outcome[1.0]
+    assert not terminated and intervened and end is None and -0.25 <= reward <= 0.75
+
+
+def test_the_env_config_refuses_bad_rewards_and_shares() -> None:
+    with pytest.raises(ValueError, match="reward must be one of highway, drive"):
+        PlannerEnvConfig(reward="fast")
+    with pytest.raises(ValueError, match="interventions_share must be in"):
+        PlannerEnvConfig(interventions_share=1.5)
