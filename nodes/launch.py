@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nodes.runtime.launchfile import LaunchError, load_plan, parse_overrides
+from nodes.runtime.launchfile import LaunchError, load_plan, option_hint, parse_overrides, split_launch_args
 from nodes.runtime.runner import die_with_parent
 
 
@@ -23,6 +23,30 @@ def describe(plan_file: str) -> str:
     return "\n".join(lines)
 
 
+def _declared_args(plan_file: str) -> list[str]:
+    import yaml
+
+    from nodes.runtime.launchfile import resolve_path
+
+    try:
+        data = yaml.safe_load(resolve_path(plan_file).read_text()) or {}
+    except (LaunchError, yaml.YAMLError, OSError):
+        return []
+    return list(data.get("args") or {}) if isinstance(data, dict) else []
+
+
+def _unknown_options(plan_file: str, unknown: list[str]) -> str:
+    """'unrecognised arguments: --episodes 2; launch args are given as name:=value: episodes:=2'."""
+    text = f"unrecognised arguments: {' '.join(unknown)}"
+    for i, token in enumerate(unknown):
+        if token.startswith("-"):
+            following = unknown[i + 1] if i + 1 < len(unknown) and not unknown[i + 1].startswith("-") else None
+            hint = option_hint(token, _declared_args(plan_file), following)
+            if hint:
+                return f"{text}; {hint}"
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="launch",
@@ -36,7 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="validate the file and exit without starting")
     parser.add_argument("--only", help="start just these nodes (comma-separated); the others run in another "
                         "launch of the same file, e.g. on another host (needs base_port, i.e. tcp endpoints)")
-    args = parser.parse_intermixed_args(argv)  # options may come after name:=value pairs
+    pairs, rest = split_launch_args(sys.argv[1:] if argv is None else argv)
+    args, unknown = parser.parse_known_args(rest)
+    if unknown:
+        parser.error(_unknown_options(args.file, unknown))
+    args.overrides += pairs
     if argv is None:  # run as a program: stop (SIGTERM -> clean shutdown) if whatever started it dies
         die_with_parent()
     try:

@@ -43,6 +43,7 @@ class CarlaSimNode(EpisodicSimNode):
     @classmethod
     def check(cls, params: Params) -> None:
         """At launch: the params alone (no carla import, no server), so the file plans anywhere."""
+        super().check(params)
         CarlaParams(**{f: getattr(params, f) for f in CarlaParams.__struct_fields__}).validate()
 
 

@@ -41,11 +41,6 @@ class EpisodicSimNode(Node):
 
     def __init__(self, params: Params) -> None:
         super().__init__(params)
-        episodes, mode = params.episodes, params.mode  # type: ignore[attr-defined]  # each subclass's params
-        if episodes < 1:
-            raise ValueError(f"sim params: episodes must be >= 1, got {episodes}")
-        if mode not in MODES:
-            raise ValueError(f"sim params: mode must be one of {MODES}, got {mode!r}")
         self.params: Any = params
         self.sim = self.make_world(params)
         self.episode = 0
@@ -56,6 +51,14 @@ class EpisodicSimNode(Node):
 
     def make_world(self, params: Params) -> Any:
         raise NotImplementedError
+
+    @classmethod
+    def check(cls, params: Params) -> None:
+        episodes, mode = params.episodes, params.mode  # type: ignore[attr-defined]  # each subclass's params
+        if episodes < 1:
+            raise ValueError(f"sim params: episodes must be >= 1, got {episodes}")
+        if mode not in MODES:
+            raise ValueError(f"sim params: mode must be one of {MODES}, got {mode!r}")
 
     @classmethod
     def output_ports(cls, params: Params) -> dict[str, str]:

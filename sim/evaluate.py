@@ -23,8 +23,11 @@ from typing import Any
 
 from tqdm import tqdm
 
-from nodes.runtime.launchfile import LaunchError, load_plan, parse_overrides, resolve_path
+from nodes.runtime.launchfile import LaunchError, load_plan, parse_overrides, resolve_path, split_launch_args
 
+# launch args that evaluate gives every run itself: a name:=value for them would be overwritten without a word
+EVALUATE_SETS = {"episodes": "use --episodes", "seed": "use --seed", "record": "every run is recorded",
+                 "gui": "runs are headless"}
 EPISODE_LINE = re.compile(r"\[launch\] episode (\d+) \(seed (\d+)\) ended")
 
 
@@ -194,8 +197,9 @@ def _drive(configs: list[str], overrides: dict[str, Any], args: argparse.Namespa
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="drivestack evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("launch_file", nargs="?", default="full_stack.yaml", help="launch file to evaluate")
-    parser.add_argument("overrides", nargs="*", metavar="name:=value", help="launch args for every run")
+    parser.add_argument("launch_file", nargs="?", help="launch file to evaluate (default: full_stack.yaml)")
+    parser.add_argument("overrides", nargs="*", metavar="name:=value",
+                        help="launch args for every run, anywhere on the line (episodes and seed: --episodes, --seed)")
     parser.add_argument("--episodes", type=int, default=10, help="episodes per launch file")
     parser.add_argument("--seed", type=int, default=10_000_000,
                         help="seed of the first episode (the default range is never used in training)")
@@ -211,16 +215,26 @@ def main(argv: list[str] | None = None) -> int:
                         help="score the recordings under each DIR (one config per DIR) instead of driving")
     parser.add_argument("--limit", type=int, help="with --recordings: score only the first N episodes (by seed)")
     parser.add_argument("--out", type=Path, help="report directory (default: runs/eval-<stamp>)")
-    args = parser.parse_intermixed_args(argv)  # name:=value may follow the options too
+    # name:=value pairs are taken out first, wherever they stand: after an option (`--episodes 1 duration:=10`)
+    # or after --compare's files they would otherwise become a launch file or be dropped
+    pairs, rest = split_launch_args(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_intermixed_args(rest)
+    args.overrides += pairs
+    if args.compare and args.launch_file:
+        parser.error(f"{args.launch_file!r} and --compare: give the launch files either as one FILE or all after "
+                     "--compare")
+    if stray := [a for a in args.overrides if ":=" not in a]:
+        parser.error(f"{stray[0]!r} is not a launch arg (name:=value); one launch file, or several after --compare")
     if args.ray and args.ray.endswith((".yaml", ".yml")):
         parser.error(f"--ray took {args.ray!r} as the Ray ADDRESS: put the launch file before --ray "
                      "(drivestack evaluate FILE.yaml --ray [ADDRESS])")
+    if args.recordings and (args.overrides or args.launch_file or args.compare):
+        parser.error("--recordings scores recorded runs: launch files and name:=value args do not apply")
     if args.ray is not None and (args.inprocess or args.recordings):
         parser.error("--ray drives multi-process stacks: it cannot be combined with --inprocess or --recordings")
     from sim.report import format_table, write_report
 
     out = args.out or Path("runs") / f"eval-{datetime.now():%Y%m%d-%H%M%S}"
-    out.mkdir(parents=True, exist_ok=True)
     results: dict[str, list[dict[str, Any]]] = {}
     started = datetime.now().isoformat(timespec="seconds")
     meta: dict[str, Any] = (
@@ -236,9 +250,11 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             results[folder.name] = episode_rows(recordings)[: args.limit]
     else:
-        configs = args.compare or [args.launch_file]
+        configs = args.compare or [args.launch_file or "full_stack.yaml"]
         try:
             overrides = parse_overrides(args.overrides)
+            if owned := sorted(set(overrides) & set(EVALUATE_SETS)):
+                raise ValueError("; ".join(f"{k}:= is set by evaluate itself ({EVALUATE_SETS[k]})" for k in owned))
             taken: set[str] = set()
             for config in configs:
                 taken |= set(load_plan(config, _known_overrides(config, overrides)).args)  # all valid first
@@ -247,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         except (LaunchError, ValueError) as exc:
             print(f"drivestack evaluate: error: {exc}", file=sys.stderr)
             return 2
+        out.mkdir(parents=True, exist_ok=True)
         try:
             results.update(_drive(configs, overrides, args, out, meta))
         except RuntimeError as exc:

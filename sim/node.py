@@ -29,7 +29,16 @@ class SimNode(EpisodicSimNode):
     sim: HighwaySim
 
     def make_world(self, params: Params) -> HighwaySim:
-        return HighwaySim(SimParams(**{f: getattr(params, f) for f in SimParams.__struct_fields__}))
+        return HighwaySim(_world_params(params))
+
+    @classmethod
+    def check(cls, params: Params) -> None:
+        super().check(params)
+        _world_params(params).validate()
+
+
+def _world_params(params: Params) -> SimParams:
+    return SimParams(**{f: getattr(params, f) for f in SimParams.__struct_fields__})
 
 
 NODE = SimNode

@@ -22,11 +22,16 @@ class ControlNode(Node):
     outputs: ClassVar[dict[str, str]] = {"cmd": "/control/cmd"}
     trigger: ClassVar[str | None] = "ego"
 
-    def __init__(self, params: ControlNodeParams) -> None:
-        super().__init__(params)
+    @classmethod
+    def check(cls, params: Params) -> None:
+        assert isinstance(params, ControlNodeParams)
         if not (math.isfinite(params.missing_target_decel) and params.missing_target_decel > 0):
             raise ValueError(f"control params: missing_target_decel must be > 0 m/s^2, "
                              f"got {params.missing_target_decel}")
+        params.pid.validate()
+
+    def __init__(self, params: ControlNodeParams) -> None:
+        super().__init__(params)
         self.params: ControlNodeParams = params
         self.controller = LaneSpeedController(params.pid)
         self._episode: int | None = None

@@ -27,11 +27,6 @@ class DecisionNode(Node):
     outputs: ClassVar[dict[str, str]] = {"target": "/decision/target"}
     trigger: ClassVar[str | None] = "ego"
 
-    @classmethod
-    def check(cls, params: Params) -> None:
-        assert isinstance(params, DecisionNodeParams)
-        params.logic.validate()
-
     def __init__(self, params: DecisionNodeParams) -> None:
         super().__init__(params)
         self.params: DecisionNodeParams = params

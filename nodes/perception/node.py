@@ -47,6 +47,14 @@ class PerceptionNode(Node):
     trigger: ClassVar[str | None] = "ego"
 
     @classmethod
+    def check(cls, params: Params) -> None:
+        assert isinstance(params, PerceptionParams)
+        if params.mode not in ("cnn", "gt"):
+            raise ValueError(f"perception: mode must be 'cnn' or 'gt', got {params.mode!r}")
+        if params.threads < 1:
+            raise ValueError(f"perception: threads must be >= 1, got {params.threads}")
+
+    @classmethod
     def input_ports(cls, params: Params) -> dict[str, str]:
         if isinstance(params, PerceptionParams) and params.mode == "gt":
             return {"objects": "/sim/objects_gt", "ego": "/sim/ego"}
@@ -54,10 +62,6 @@ class PerceptionNode(Node):
 
     def __init__(self, params: PerceptionParams) -> None:
         super().__init__(params)
-        if params.mode not in ("cnn", "gt"):
-            raise ValueError(f"perception: mode must be 'cnn' or 'gt', got {params.mode!r}")
-        if params.threads < 1:
-            raise ValueError(f"perception: threads must be >= 1, got {params.threads}")
         self.view = DEFAULT_VIEW
         self.detector = None
         self.tracker = Tracker(TrackerConfig(meas_std=params.meas_std_m, accel_std_x=params.accel_std_mps2,

@@ -34,14 +34,13 @@ class PlanningNode(Node):
         if params.policy == "dqn" and not resolve_model_path(params.model_path).is_file():
             raise ValueError(f"model_path: no planner model at {params.model_path!r} (models/README.md says how to "
                              "train one: drivestack train planner)")
+        if not _replan_period(params):
+            raise ValueError(f"planning: control_rate_hz / plan_rate_hz must be a whole number >= 1, got "
+                             f"{params.control_rate_hz} / {params.plan_rate_hz}")
 
     def __init__(self, params: PlanningParams) -> None:
         super().__init__(params)
-        ratio = params.control_rate_hz / params.plan_rate_hz if params.plan_rate_hz > 0 else 0.0
-        if not (ratio >= 1 and abs(ratio - round(ratio)) < 1e-9):
-            raise ValueError(f"planning: control_rate_hz / plan_rate_hz must be a whole number >= 1, got "
-                             f"{params.control_rate_hz} / {params.plan_rate_hz}")
-        self.period = round(ratio)  # [ticks] between replans
+        self.period = _replan_period(params)  # [ticks] between replans
         if params.policy == "dqn":
             self.policy: DQNPolicy | IdlePolicy = DQNPolicy(params.model_path)
         elif params.policy == "idle":
@@ -81,6 +80,12 @@ class PlanningNode(Node):
 
     def counters(self) -> dict[str, int]:
         return {"replans": self._replans, "missing_objects": self._missing_objects}
+
+
+def _replan_period(params: PlanningParams) -> int:
+    """[ticks] between replans; 0 when the plan rate does not divide the control rate."""
+    ratio = params.control_rate_hz / params.plan_rate_hz if params.plan_rate_hz > 0 else 0.0
+    return round(ratio) if ratio >= 1 and abs(ratio - round(ratio)) < 1e-9 else 0
 
 
 NODE = PlanningNode

@@ -114,6 +114,37 @@ def resolve_path(name: str | Path, relative_to: Path | None = None) -> Path:
     raise LaunchError(name, f"no such launch file (looked in: {tried})")
 
 
+_PAIR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*:=")
+
+
+def split_launch_args(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(`name:=value` tokens, everything else), wherever the pairs stand among the options.
+
+    Tools that take options and launch args (`launch`, `drivestack evaluate`) split them before argparse
+    sees them, so a pair after an option (`--episodes 1 duration:=10`, `--compare A B duration:=10`) can
+    never be taken for an option's value or a launch file."""
+    pairs = [a for a in argv if _PAIR_RE.match(a)]
+    return pairs, [a for a in argv if not _PAIR_RE.match(a)]
+
+
+def did_you_mean(name: str, known: list[str] | set[str]) -> str:
+    """' (did you mean 'episodes'?)' for a near miss among `known`, else ''."""
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def option_hint(token: str, arg_names: list[str] | set[str], value: str | None = None) -> str:
+    """For `--episodes 2` given to a tool that takes launch args: 'launch args are given as episodes:=2'."""
+    name = token.lstrip("-").partition("=")[0].replace("-", "_")
+    value = token.partition("=")[2] or value or "VALUE"
+    if name in arg_names:
+        return f"launch args are given as name:=value: {name}:={value}"
+    close = did_you_mean(name, arg_names)
+    return f"launch args are given as name:=value{close}" if close else ""
+
+
 def parse_overrides(items: list[str]) -> dict[str, Any]:
     """`name:=value` pairs -> typed values (YAML scalars: 3 -> int, true -> bool, cnn -> str)."""
     out: dict[str, Any] = {}
@@ -214,7 +245,8 @@ def _resolve_args(path: Path, declared: Any, given: dict[str, Any], strict: bool
     if strict:
         unknown = set(given) - set(args)
         if unknown:
-            raise LaunchError(path, f"unknown arg(s) {sorted(unknown)}; this file takes: {sorted(args)}")
+            hints = "".join(did_you_mean(u, args) for u in sorted(unknown))
+            raise LaunchError(path, f"unknown arg(s) {sorted(unknown)}; this file takes: {sorted(args)}{hints}")
     return args
 
 
@@ -254,7 +286,7 @@ def _plan_node(path: Path, entry: Any, args: dict[str, Any], index: int) -> Plan
         params = make_params(node_cls, raw_params)
         node_cls.check(params)
     except ValueError as exc:
-        raise LaunchError(path, _param_message(exc, node_cls), name, _param_field(exc)) from None
+        raise LaunchError(path, _param_message(exc, node_cls), name, _param_field(exc, node_cls)) from None
     remap = entry.get("remap") or {}
     if not isinstance(remap, dict):
         raise LaunchError(path, "must map a default topic to the topic used here", name, "remap")
@@ -292,12 +324,13 @@ def _truthy(value: Any, path: Path, node: str, fieldname: str) -> bool:
     raise LaunchError(path, f"must be true or false, got {value!r}", node, fieldname)
 
 
-def _param_field(exc: ValueError) -> str:
-    match = re.search(r"at `\$\.([^`]+)`", str(exc))
+def _param_field(exc: ValueError, node_cls: type[Node] | None = None) -> str:
+    match = re.search(r"at `\$\.([^`]+)`", str(exc)) or re.search(r"unknown field `([^`]+)`", str(exc))
     if match:
         return f"params.{match.group(1)}"
-    match = re.search(r"unknown field `([^`]+)`", str(exc))
-    return f"params.{match.group(1)}" if match else "params"
+    fields = set(node_cls.Params.__struct_fields__) if node_cls is not None else set()
+    named = [w for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", str(exc).partition(":")[2] or str(exc)) if w in fields]
+    return f"params.{named[0]}" if named else "params"
 
 
 def _param_message(exc: ValueError, node_cls: type[Node]) -> str:

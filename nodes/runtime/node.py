@@ -43,6 +43,7 @@ class Node:
     keeps_record: ClassVar[bool] = False  # its file is the run's record (the recorder): see record_file
 
     def __init__(self, params: Params) -> None:
+        type(self).check(params)  # the same rules `launch --check` runs, so a node built directly obeys them
         self.params = params
 
     @classmethod
@@ -81,7 +82,10 @@ class Node:
 
     @classmethod
     def check(cls, params: Params) -> None:
-        """Launch-time checks beyond types (a weights file exists, ...); raise ValueError naming the field."""
+        """Checks beyond types (ranges, choices, a weights file exists); raise ValueError naming the field.
+
+        The one place a node's param rules live: `launch --check` and every launch run it before any process
+        starts, and `Node.__init__` runs it again. No side effects (no sockets, windows or model loading)."""
 
     @classmethod
     def record_file(cls, params: Params, run_dir: str) -> str | None:

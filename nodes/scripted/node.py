@@ -28,6 +28,10 @@ class ScriptedTargetNode(Node):
     outputs: ClassVar[dict[str, str]] = {"target": "/decision/target"}
     trigger: ClassVar[str | None] = "ego"
 
+    @classmethod
+    def check(cls, params: Params) -> None:
+        _validated(params.setpoints)  # type: ignore[attr-defined]
+
     def __init__(self, params: ScriptedTargetParams) -> None:
         super().__init__(params)
         self.setpoints = _validated(params.setpoints)

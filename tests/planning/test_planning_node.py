@@ -71,7 +71,7 @@ def test_a_faster_plan_rate_and_a_new_episode_replan() -> None:
 
 def test_missing_model_and_bad_params_fail_clearly(tmp_path) -> None:
     missing = tmp_path / "nowhere.zip"
-    with pytest.raises(FileNotFoundError, match=r"nowhere\.zip.*drivestack train planner"):
+    with pytest.raises(ValueError, match=r"nowhere\.zip.*drivestack train planner"):  # the node's check, first
         PlanningNode(make_params(PlanningNode, {"model_path": str(missing)}))
     with pytest.raises(ValueError, match="whole number"):
         PlanningNode(make_params(PlanningNode, {"policy": "idle", "plan_rate_hz": 4.0}))
