@@ -1,0 +1,281 @@
+"""A faster highway-env road for straight multi-lane highways that moves every vehicle exactly as stock does.
+
+highway-env's `Road` spends most of a step in two O(N^2) loops: every vehicle's IDM/MOBIL asks
+`Road.neighbour_vehicles`, which projects every other vehicle on the lane, and `Road.step` runs the
+collision test on every pair. `FastRoad` keeps highway-env's code for everything that decides a result and
+only avoids work whose outcome is known:
+
+- `neighbour_vehicles`: during `act()` (positions cannot change while vehicles decide) each lane's
+  vehicles are sorted by longitudinal position once; a query is then a bisection. The tie-breaks are
+  stock's: among vehicles at the same distance ahead the last in the road's list wins, behind the first.
+- `step`: a vectorised broad phase keeps the pairs that could pass highway-env's own distance pre-check
+  (with a margin), and stock's `handle_collisions` runs on those pairs, in stock's pair order, so the
+  impacts and crash flags (whose assignment depends on that order) come out the same.
+- `FastRoadNetwork.get_closest_lane_index`: the lanes' distances from one projection, in stock's formula.
+
+Exactness rests on the lanes being `StraightLane`s along +x (direction exactly (1, 0)): a projection on
+such a lane is then a plain difference of coordinates, the same double stock's `np.dot` gives. Any other
+road, road objects, non-finite values or `neighbour_vehicles_connected_lanes` fall back to stock's code.
+tests/sim/test_fast_road.py holds both roads to the same trajectories bit for bit.
+
+`install(env)` makes a highway-env env build a `FastRoad` on every reset.
+"""
+
+from __future__ import annotations
+
+import math
+import types
+from bisect import bisect_left, bisect_right
+from typing import Any
+
+import numpy as np
+from highway_env.envs.highway_env import HighwayEnv
+from highway_env.road.lane import StraightLane
+from highway_env.road.road import LaneIndex, Road, RoadNetwork
+from highway_env.vehicle.objects import Landmark
+
+ROADS = ("fast", "stock")
+# [m] added to highway-env's collision pre-check distance in the broad phase: far above the rounding of
+# a distance between two positions, so a pair the broad phase drops always fails the exact pre-check too.
+BROAD_PHASE_MARGIN = 0.5
+
+
+class _Lanes:
+    """The geometry of one road of parallel straight lanes along +x, or why the fast path does not apply."""
+
+    def __init__(self, network: RoadNetwork) -> None:
+        self.ok = False
+        graph = network.graph
+        if len(graph) != 1:
+            return
+        (_from, to_dict), = graph.items()
+        if len(to_dict) != 1:
+            return
+        (_to, lanes), = to_dict.items()
+        if not lanes or any(type(lane) is not StraightLane for lane in lanes):
+            return
+        for lane in lanes:
+            if not (lane.direction[0] == 1.0 and lane.direction[1] == 0.0
+                    and lane.direction_lateral[0] == 0.0 and lane.direction_lateral[1] == 1.0):
+                return
+            if not all(math.isfinite(float(v)) for v in (*lane.start, lane.length, lane.width, lane.heading)):
+                return
+        first = lanes[0]
+        # The closest-lane search shares one projection between lanes: same start, length and heading.
+        self.shared_projection = all(lane.start[0] == first.start[0] and lane.length == first.length
+                                     and lane.heading == first.heading for lane in lanes)
+        self.road = (_from, _to)
+        self.lanes = list(lanes)
+        self.indexes = [(_from, _to, i) for i in range(len(lanes))]
+        self.start_x = np.array([lane.start[0] for lane in lanes], dtype=np.float64)
+        self.start_y = np.array([lane.start[1] for lane in lanes], dtype=np.float64)
+        self.ok = True
+
+    def lane_number(self, lane_index: Any) -> int | None:
+        """The lane's position in the road, or None where stock's lookup must decide."""
+        if not (isinstance(lane_index, tuple) and len(lane_index) == 3 and lane_index[:2] == self.road):
+            return None
+        k = lane_index[2]
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 0 <= k < len(self.lanes):
+            return None
+        return int(k)
+
+
+class FastRoadNetwork(RoadNetwork):
+    """RoadNetwork with a closest-lane search that projects once for a road of straight lanes along +x."""
+
+    _geometry: _Lanes | None = None
+
+    @classmethod
+    def from_network(cls, network: RoadNetwork) -> FastRoadNetwork:
+        fast = cls()
+        fast.graph = network.graph
+        return fast
+
+    @property
+    def geometry(self) -> _Lanes:
+        if self._geometry is None:
+            self._geometry = _Lanes(self)
+        return self._geometry
+
+    def add_lane(self, _from: str, _to: str, lane: Any) -> None:
+        super().add_lane(_from, _to, lane)
+        self._geometry = None
+
+    def get_closest_lane_index(self, position: np.ndarray, heading: float | None = None) -> LaneIndex:
+        g = self.geometry
+        if not (g.ok and g.shared_projection) or heading is None:
+            return super().get_closest_lane_index(position, heading)
+        x, y = float(position[0]), float(position[1])
+        if not (math.isfinite(x) and math.isfinite(y) and math.isfinite(heading)):
+            return super().get_closest_lane_index(position, heading)
+        first = g.lanes[0]
+        # Stock: for each lane, lane.distance_with_heading(position, heading), then the first argmin.
+        s = x - float(first.start[0])
+        length = first.length
+        angle = np.abs(first.local_angle(heading, s))  # the same for every lane: one heading
+        along = max(s - length, 0)
+        behind = max(0 - s, 0)
+        best, best_d = 0, None
+        for i, y0 in enumerate(g.start_y.tolist()):
+            d = abs(y - y0) + along + behind + 1.0 * angle
+            if best_d is None or d < best_d:
+                best, best_d = i, d
+        return g.indexes[best]
+
+
+class FastRoad(Road):
+    """highway-env's Road with sorted neighbour search and a collision broad phase (same results)."""
+
+    network: FastRoadNetwork
+
+    @classmethod
+    def from_road(cls, road: Road) -> FastRoad:
+        """A FastRoad on `road`'s lanes, vehicles, objects and random generator."""
+        return cls(network=FastRoadNetwork.from_network(road.network), vehicles=road.vehicles,
+                   road_objects=road.objects, np_random=road.np_random, record_history=road.record_history,
+                   neighbour_vehicles_connected_lanes=road.neighbour_vehicles_connected_lanes)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lane_xs: list[list[float]] | None = None  # per lane: sorted longitudinal positions, during act()
+        self._lane_vehicles: list[list[Any]] = []
+
+    def act(self) -> None:
+        """Decide the actions of each entity on the road (stock), with the lanes sorted once for the lot."""
+        self._lane_xs = self._sorted_lanes()
+        try:
+            for vehicle in self.vehicles:
+                vehicle.act()
+        finally:
+            self._lane_xs, self._lane_vehicles = None, []
+
+    def _sorted_lanes(self) -> list[list[float]] | None:
+        g = self.network.geometry
+        if not g.ok or self.objects or self.neighbour_vehicles_connected_lanes:
+            return None
+        vehicles = [v for v in self.vehicles if not isinstance(v, Landmark)]
+        if not vehicles:
+            self._lane_vehicles = [[] for _ in g.lanes]
+            return [[] for _ in g.lanes]
+        xy = np.array([v.position for v in vehicles], dtype=np.float64)
+        if xy.shape != (len(vehicles), 2) or not np.isfinite(xy).all():
+            return None
+        lane_xs, lane_vehicles = [], []
+        for k, lane in enumerate(g.lanes):
+            # Stock's on_lane(margin=1) on the projection (longitudinal, lateral) = (x - x0, y - y0).
+            s = xy[:, 0] - g.start_x[k]
+            lateral = xy[:, 1] - g.start_y[k]
+            on = ((np.abs(lateral) <= lane.width_at(0) / 2 + 1)
+                  & (-lane.VEHICLE_LENGTH <= s) & (s < lane.length + lane.VEHICLE_LENGTH))
+            members = np.flatnonzero(on)
+            order = members[np.argsort(s[members], kind="stable")]  # ties stay in the road's list order
+            lane_xs.append(s[order].tolist())
+            lane_vehicles.append([vehicles[i] for i in order.tolist()])
+        self._lane_vehicles = lane_vehicles
+        return lane_xs
+
+    def neighbour_vehicles(self, vehicle: Any, lane_index: LaneIndex = None) -> tuple[Any, Any]:
+        """Stock's preceding and following vehicle of `vehicle` on `lane_index` (its own lane by default)."""
+        lane_xs = self._lane_xs
+        if lane_xs is None:
+            return super().neighbour_vehicles(vehicle, lane_index)
+        lane_index = lane_index or vehicle.lane_index
+        if not lane_index:
+            return None, None
+        g = self.network.geometry
+        k = g.lane_number(lane_index)
+        x = float(vehicle.position[0])
+        if k is None or not math.isfinite(x) or not math.isfinite(float(vehicle.position[1])):
+            return super().neighbour_vehicles(vehicle, lane_index)
+        s = x - float(g.start_x[k])
+        xs, vehicles = lane_xs[k], self._lane_vehicles[k]
+        # Ahead: the smallest s_v >= s; stock keeps the last such vehicle in the road's list.
+        front = None
+        i = bisect_left(xs, s)
+        while i < len(xs) and front is None:
+            end = bisect_right(xs, xs[i], i)
+            for j in range(end - 1, i - 1, -1):
+                if vehicles[j] is not vehicle:
+                    front = vehicles[j]
+                    break
+            i = end
+        # Behind: the largest s_v < s; stock keeps the first such vehicle in the road's list.
+        rear = None
+        i = bisect_left(xs, s) - 1
+        if i >= 0:
+            rear = vehicles[bisect_left(xs, xs[i])]
+        return front, rear
+
+    def step(self, dt: float) -> None:
+        """Step every vehicle (stock), then stock's collision test on the pairs the broad phase keeps."""
+        for vehicle in self.vehicles:
+            vehicle.step(dt)
+        pairs = None if self.objects else self._collision_candidates(dt)
+        if pairs is None:
+            self._all_collisions(dt)
+            return
+        vehicles = self.vehicles
+        for i, j in pairs:
+            vehicles[i].handle_collisions(vehicles[j], dt)
+
+    def _collision_candidates(self, dt: float) -> list[tuple[int, int]] | None:
+        """Pairs (i < j, in stock's order) that may pass highway-env's collision pre-check
+        `|p_j - p_i| <= (diagonal_i + diagonal_j) / 2 + speed_i * dt`; None: test every pair."""
+        vehicles = self.vehicles
+        n = len(vehicles)
+        if n < 2:
+            return []
+        xy = np.array([v.position for v in vehicles], dtype=np.float64)
+        speed = np.array([v.speed for v in vehicles], dtype=np.float64)
+        diagonal = np.array([v.diagonal for v in vehicles], dtype=np.float64)
+        if (xy.shape != (n, 2) or not np.isfinite(xy).all() or not np.isfinite(speed).all()
+                or not np.isfinite(diagonal).all() or not math.isfinite(dt)):
+            return None  # stock's pre-check lets NaN distances through: leave those to the full loop
+        # Sort and sweep along x: only pairs closer in x than the largest possible reach can collide.
+        reach = float(diagonal.max() + max(float(np.abs(speed).max()) * abs(dt), 0.0) + BROAD_PHASE_MARGIN)
+        order = np.argsort(xy[:, 0], kind="stable")
+        xs = xy[order, 0]
+        ends = np.searchsorted(xs, xs + reach, side="right")
+        counts = ends - np.arange(n) - 1
+        if not counts.any():
+            return []
+        a = np.repeat(np.arange(n), counts)
+        b = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + a + 1
+        i, j = order[a], order[b]
+        i, j = np.minimum(i, j), np.maximum(i, j)
+        d = xy[j] - xy[i]
+        limit = (diagonal[i] + diagonal[j]) / 2 + speed[i] * dt + BROAD_PHASE_MARGIN
+        keep = (limit >= 0) & (d[:, 0] ** 2 + d[:, 1] ** 2 <= limit * limit)
+        i, j = i[keep], j[keep]
+        pairs = sorted(zip(i.tolist(), j.tolist(), strict=True))
+        return pairs
+
+    def _all_collisions(self, dt: float) -> None:
+        """Stock Road.step's collision loop."""
+        for i, vehicle in enumerate(self.vehicles):
+            for other in self.vehicles[i + 1:]:
+                vehicle.handle_collisions(other, dt)
+            for other in self.objects:
+                vehicle.handle_collisions(other, dt)
+
+
+def _create_fast_road(env: HighwayEnv) -> None:
+    type(env)._create_road(env)
+    env.road = FastRoad.from_road(env.road)
+
+
+def install(env: Any, road: str = "fast") -> Any:
+    """Make `env` (a highway-env HighwayEnv, wrapped or not) build a FastRoad on every reset; returns env.
+
+    road: "fast" installs it, "stock" leaves highway-env as it is.
+    """
+    if road not in ROADS:
+        raise ValueError(f"road must be one of {ROADS}, got {road!r}")
+    if road == "stock":
+        return env
+    base = env.unwrapped
+    if not isinstance(base, HighwayEnv):
+        raise ValueError(f"the fast road is for highway-env's straight-road HighwayEnv, not {type(base).__name__}")
+    base._create_road = types.MethodType(_create_fast_road, base)
+    return env
