@@ -16,7 +16,7 @@ import msgspec
 import zmq
 
 from msgs import DecodeError, Image, decode
-from nodes.runtime.bus import ipc_root
+from nodes.runtime.bus import RuntimeDirError, ipc_root
 
 # subcommands whose module has main(argv)
 TOOLS = {"golden": "nodes.recorder.golden", "evaluate": "sim.evaluate", "video": "nodes.viewer.video"}
@@ -24,7 +24,10 @@ TRAINERS = {"perception": "nodes.perception.train", "planner": "nodes.planning.t
 
 
 def _graph(run: str | None) -> dict[str, Any]:
-    base = Path(run) if run else Path(ipc_root()) / "latest"
+    try:
+        base = Path(run) if run else Path(ipc_root()) / "latest"
+    except RuntimeDirError as exc:
+        raise SystemExit(f"drivestack: {exc}") from None
     path = base / "graph.json" if base.is_dir() else base
     if not path.is_file():
         raise SystemExit(f"drivestack: no running stack found at {base} (start one with `launch FILE.yaml`, "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import tempfile
 import time
 from collections import Counter
@@ -27,11 +28,38 @@ REALTIME_HWM = 16  # [messages] a slow real-time reader loses old messages, neve
 COPY_THRESHOLD = 64 * 1024  # [bytes] frames larger than this are sent zero-copy
 
 
+class RuntimeDirError(RuntimeError):
+    """The private runtime directory exists but is not private: someone else could reach the stack."""
+
+
 def ipc_root() -> str:
-    """Per-user directory for ipc:// endpoints (kept short: ipc paths are limited to ~100 bytes)."""
+    """Per-user directory for ipc:// endpoints (kept short: ipc paths are limited to ~100 bytes).
+
+    It holds every stack's sockets, specs and graph, so it must be this user's alone: a directory that is
+    not a real directory, belongs to someone else or that others may enter is refused (RuntimeDirError),
+    never used or repaired, since whoever made it may already have put their own files in it."""
     root = os.path.join(tempfile.gettempdir(), f"drivestack-{os.getuid()}")
-    os.makedirs(root, mode=0o700, exist_ok=True)
+    try:
+        os.mkdir(root, 0o700)
+    except FileExistsError:
+        pass
+    check_private_dir(root)
     return root
+
+
+def check_private_dir(path: str) -> None:
+    """RuntimeDirError unless `path` is a directory (not a link) owned by this user with no access for others."""
+    st = os.lstat(path)
+    problem = None
+    if not stat.S_ISDIR(st.st_mode):
+        problem = "is not a directory (a link or a file)"
+    elif st.st_uid != os.getuid():
+        problem = f"belongs to uid {st.st_uid}, not to you (uid {os.getuid()})"
+    elif st.st_mode & 0o077:
+        problem = f"has mode {stat.S_IMODE(st.st_mode):04o}: others may enter it (must be 0700)"
+    if problem:
+        raise RuntimeDirError(f"the private runtime directory {path} {problem}; it may have been planted by "
+                              "another user: remove it (or set TMPDIR to a directory of your own) and start again")
 
 
 def topic_slug(topic: str) -> str:

@@ -42,6 +42,9 @@ NODE_KEYS = {"name", "module", "params", "remap", "required", "respawn", "if", "
 ARG_KEYS = {"default", "doc", "choices"}
 MODES = ("lockstep", "realtime")
 _ARG_RE = re.compile(r"\$\(arg ([A-Za-z_][A-Za-z0-9_]*)\)")
+NODE_NAME_MAX = 32  # [characters] a name is part of ipc socket paths, which are limited to ~100 bytes
+NODE_NAME_RE = re.compile(rf"[A-Za-z][A-Za-z0-9_-]{{0,{NODE_NAME_MAX - 1}}}")
+MODULE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 class LaunchError(ValueError):
@@ -165,7 +168,14 @@ def _scalar(text: str) -> Any:
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    pass
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        # aliases (*name) share nodes, so a few lines can expand to billions of values ("billion laughs"):
+        # launch files have no use for them
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in launch files",
+                                              event.start_mark)
+        return super().compose_node(parent, index)
 
 
 def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
@@ -264,6 +274,10 @@ def _plan_node(path: Path, entry: Any, args: dict[str, Any], index: int) -> Plan
     name = entry.get("name")
     if not isinstance(name, str) or not name:
         raise LaunchError(path, "every node needs a `name`", fieldname=f"nodes[{index}].name")
+    if not NODE_NAME_RE.fullmatch(name):
+        # the name becomes file and socket names under the private directory: nothing that could leave it
+        raise LaunchError(path, f"{name[:40]!r} is not a valid node name: letters, digits, '_' and '-', starting "
+                          f"with a letter, at most {NODE_NAME_MAX} characters", fieldname=f"nodes[{index}].name")
     unknown = set(entry) - NODE_KEYS
     if unknown:
         raise LaunchError(path, f"unknown key(s) {sorted(unknown)}; allowed: {sorted(NODE_KEYS)}", name)
@@ -276,6 +290,7 @@ def _plan_node(path: Path, entry: Any, args: dict[str, Any], index: int) -> Plan
     if not isinstance(module, str):
         raise LaunchError(path, "`module` (a Python module exporting NODE) is required", name, "module")
     try:
+        check_node_module(module)  # before importing it: a module that is not a node never runs
         node_cls = load_node_class(module)
     except ValueError as exc:
         raise LaunchError(path, str(exc), name, "module") from None
@@ -310,6 +325,37 @@ def _plan_node(path: Path, entry: Any, args: dict[str, Any], index: int) -> Plan
         output_types={p: _type_name(t) for p, t in outs.items()},
         required=flags["required"], respawn=flags["respawn"], host=entry.get("host"), file=str(path),
     )
+
+
+def check_node_module(module: str) -> None:
+    """ValueError unless `module` is an absolute dotted name of a Python source file that assigns NODE at its top
+    level. Only its parent packages are imported to find it; the module itself is not run."""
+    import ast
+    import importlib.util
+
+    if not MODULE_RE.fullmatch(module):
+        raise ValueError(f"{module[:60]!r} is not an absolute module name (dotted identifiers, e.g. "
+                         "nodes.control.node)")
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError) as exc:
+        raise ValueError(f"cannot find module {module!r}: {exc}") from None
+    if spec is None:
+        raise ValueError(f"no module named {module!r}")
+    origin = spec.origin if spec.has_location else None
+    if not origin or not origin.endswith(".py"):
+        raise ValueError(f"module {module!r} is not a Python source file, so it cannot be a node module")
+    try:
+        tree = ast.parse(Path(origin).read_bytes(), origin)
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"cannot read module {module!r} ({origin}): {exc}") from None
+    for stmt in tree.body:
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(
+            stmt, ast.AnnAssign) else []
+        if any(isinstance(t, ast.Name) and t.id == "NODE" for t in targets):
+            return
+    raise ValueError(f"module {module!r} ({origin}) does not assign NODE at its top level, so it is not a node "
+                     "module; it was not imported")
 
 
 def _type_name(topic: str) -> str:

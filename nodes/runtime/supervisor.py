@@ -21,7 +21,7 @@ import zmq
 
 from msgs import DrivingTarget, EgoState, EpisodeEvent, Plan
 from msgs.codec import DecodeError, decode
-from nodes.runtime.bus import ipc_endpoint, ipc_root
+from nodes.runtime.bus import RuntimeDirError, ipc_endpoint, ipc_root
 from nodes.runtime.launchfile import LaunchError, LaunchPlan, PlannedNode, namespace_id
 from nodes.runtime.node import is_per_tick
 from nodes.runtime.runner import unblock_stop_signals
@@ -226,7 +226,10 @@ class Supervisor:
                               "base_port (e.g. base_port:=7600)", fieldname="base_port")
         local = [n for n in plan.nodes if n.name in self.only]
         self.out = out or sys.stdout
-        self.namespace_dir = os.path.join(ipc_root(), namespace_id())
+        try:
+            self.namespace_dir = os.path.join(ipc_root(), namespace_id())
+        except RuntimeDirError as exc:
+            raise LaunchError(plan.file, str(exc)) from None
         self.ready_timeout_s = ready_timeout_s
         self.console = Console(self.out)
         self.latest: dict[str, Any] = {}

@@ -1,0 +1,114 @@
+"""A launch never writes, binds or imports what it should not: the private runtime directory is checked for owner
+and mode, node names and modules are validated before anything is written or imported, YAML alias bombs are
+refused. Every case runs the real `launch` / `drivestack` programs and checks the exit code, the one-line error and
+that nothing was left behind."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import _env, run_launch
+
+DEMO = """description: two toy nodes
+args:
+  ticks: {default: 5}
+nodes:
+  - name: ticker
+    module: nodes.demo.ticker
+    required: true
+    params: {ticks: $(arg ticks)}
+  - name: NAME
+    module: MODULE
+"""
+
+
+def _private_tmp(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    tmp = tmp_path / "t"
+    tmp.mkdir()
+    return tmp / f"drivestack-{os.getuid()}", {"TMPDIR": str(tmp)}
+
+
+@pytest.mark.parametrize("planted", ["other_owner", "open_mode", "symlink"])
+def test_a_planted_runtime_directory_is_refused(tmp_path, planted):
+    root, env = _private_tmp(tmp_path)
+    if planted == "symlink":
+        (tmp_path / "elsewhere").mkdir(mode=0o700)
+        root.symlink_to(tmp_path / "elsewhere")
+    else:
+        root.mkdir()
+        os.chmod(root, 0o777 if planted == "open_mode" else 0o700)
+        if planted == "other_owner":
+            if os.getuid() != 0:
+                pytest.skip("making a directory owned by another user needs root")
+            os.chown(root, 65534, 65534)
+    before = sorted(p.name for p in (root.iterdir() if root.is_dir() else []))
+    res = run_launch("demo.yaml", cwd=tmp_path, env=env, timeout=60)
+    assert res.returncode == 2, res.stdout + res.stderr
+    (line,) = res.stderr.strip().splitlines()
+    assert f"the private runtime directory {root}" in line and "Traceback" not in res.stdout + res.stderr
+    expected = {"other_owner": "belongs to uid 65534", "open_mode": "has mode 0777", "symlink": "is not a directory"}
+    assert expected[planted] in line
+    assert not (tmp_path / "runs").exists()  # refused before any output
+    assert sorted(p.name for p in (root.iterdir() if root.is_dir() else [])) == before  # nothing written in it
+    listing = subprocess.run([sys.executable, "-m", "nodes.cli", "topic", "list"], cwd=tmp_path, capture_output=True,
+                             text=True, timeout=60, env=_env(env))
+    assert listing.returncode != 0 and expected[planted] in listing.stderr and "Traceback" not in listing.stderr
+
+
+def _launch_file(tmp_path: Path, name: str, module: str) -> Path:
+    path = tmp_path / "stack.yaml"
+    path.write_text(DEMO.replace("NAME", name).replace("MODULE", module))
+    return path
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("../../../../TMP/x", "is not a valid node name"),
+    ("a/b", "is not a valid node name"),
+    ("n" * 120, "at most 32 characters"),
+    (".hidden", "is not a valid node name"),
+])
+@pytest.mark.parametrize("check", [True, False])
+def test_a_bad_node_name_is_refused_before_anything_is_written(tmp_path, name, expected, check):
+    name = name.replace("TMP", str(tmp_path).strip("/"))
+    path = _launch_file(tmp_path, f'"{name}"', "nodes.demo.echo")
+    before = set(Path("/tmp").iterdir())
+    res = run_launch(str(path), *(["--check"] if check else []), cwd=tmp_path, timeout=60)
+    assert res.returncode == 2, res.stdout + res.stderr
+    (line,) = res.stderr.strip().splitlines()
+    assert expected in line and "nodes[1].name" in line
+    assert not (tmp_path / "runs").exists()
+    assert not list(tmp_path.glob("x*"))  # no spec file or socket where the name pointed
+    assert not {p for p in set(Path("/tmp").iterdir()) - before if p.name.startswith("x")}
+
+
+@pytest.mark.parametrize("module, expected", [
+    ("this", "does not assign NODE at its top level"),  # the Zen of Python would print if it were imported
+    (".control", "is not an absolute module name"),
+    ("nodes..control", "is not an absolute module name"),
+    ("nodes.demo.nope", "no module named 'nodes.demo.nope'"),
+    ("zmq.backend.cython._zmq", "cannot be a node module"),
+])
+def test_a_module_that_is_not_a_node_is_refused_unimported(tmp_path, module, expected):
+    path = _launch_file(tmp_path, "victim", module)
+    res = run_launch(str(path), "--check", cwd=tmp_path, timeout=60)
+    assert res.returncode == 2, res.stdout + res.stderr
+    (line,) = res.stderr.strip().splitlines()
+    assert expected in line and "node 'victim': module" in line
+    assert "Beautiful is better than ugly" not in res.stdout + res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_a_yaml_alias_bomb_is_refused_at_once(tmp_path):
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
+    path = tmp_path / "bomb.yaml"
+    path.write_text("description: bomb\nargs:\n  " + "\n  ".join(lines).replace(": &", ": {default: &")
+                    .replace("]", "]}") + "\n" + DEMO.split("\n", 3)[3].replace("NAME", "echo")
+                    .replace("MODULE", "nodes.demo.echo"))
+    res = run_launch(str(path), "--check", cwd=tmp_path, timeout=60)  # 10^9 values if expanded: hours, GBs
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "aliases (*name) are not allowed in launch files" in res.stderr
