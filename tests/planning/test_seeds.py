@@ -7,7 +7,14 @@ import json
 import sys
 from pathlib import Path
 
-from nodes.planning.seeds import BENCH_SEED_BASE, SELECTION_SEED_BASE, TRAIN_SEED_RANGE, VALIDATION_SEED_BASE
+from nodes.planning.seeds import (
+    BENCH_SEED_BASE,
+    HELD_OUT_EPISODES,
+    HELD_OUT_SEED_BASE,
+    SELECTION_SEED_BASE,
+    TRAIN_SEED_RANGE,
+    VALIDATION_SEED_BASE,
+)
 from nodes.planning.train import Args
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,6 +26,8 @@ def test_ranges_are_disjoint():
     bench = range(BENCH_SEED_BASE, BENCH_SEED_BASE + 1_000)
     assert TRAIN_SEED_RANGE[1] <= periodic.start
     assert periodic.stop <= selection.start and selection.stop <= bench.start
+    held_out = range(HELD_OUT_SEED_BASE, HELD_OUT_SEED_BASE + HELD_OUT_EPISODES)
+    assert bench.stop <= held_out.start and HELD_OUT_EPISODES >= 100
 
 
 def test_planner_bench_runs_on_the_selection_episodes_when_asked(tmp_path: Path, monkeypatch):
