@@ -34,6 +34,8 @@ from highway_env.road.lane import StraightLane
 from highway_env.road.road import LaneIndex, Road, RoadNetwork
 from highway_env.vehicle.objects import Landmark
 
+from sim.fast_idm import IDMActs, stock_methods_unchanged
+
 ROADS = ("fast", "stock")
 # [m] added to highway-env's collision pre-check distance in the broad phase: far above the rounding of
 # a distance between two positions, so a pair the broad phase drops always fails the exact pre-check too.
@@ -69,6 +71,7 @@ class _Lanes:
         self.indexes = [(_from, _to, i) for i in range(len(lanes))]
         self.start_x = np.array([lane.start[0] for lane in lanes], dtype=np.float64)
         self.start_y = np.array([lane.start[1] for lane in lanes], dtype=np.float64)
+        self.start_x_by_lane = {id(lane): float(lane.start[0]) for lane in lanes}
         self.ok = True
 
     def lane_number(self, lane_index: Any) -> int | None:
@@ -144,9 +147,14 @@ class FastRoad(Road):
     def act(self) -> None:
         """Decide the actions of each entity on the road (stock), with the lanes sorted once for the lot."""
         self._lane_xs = self._sorted_lanes()
+        g = self.network.geometry
+        idm = IDMActs(g.start_x_by_lane) if g.ok and stock_methods_unchanged() else None
         try:
             for vehicle in self.vehicles:
-                vehicle.act()
+                if idm is not None and idm.applies_to(vehicle):
+                    idm.act(vehicle)
+                else:
+                    vehicle.act()
         finally:
             self._lane_xs, self._lane_vehicles = None, []
 

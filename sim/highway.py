@@ -22,6 +22,7 @@ import msgspec
 import numpy as np
 
 from msgs import ControlCommand, EgoState, Header, Image, Object, ObjectArray
+from sim import fast_road
 from sim.view import DEFAULT_VIEW, CameraView
 
 # SDL (highway-env's renderer) complains on every start when this is unset; any private directory will do
@@ -50,6 +51,7 @@ class SimParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ego_driver: str = "stack"  # "stack": /control/cmd drives the ego; "idm": highway-env's IDM/MOBIL drives it
     right_lane_reward: float = 0.1  # highway-env's reward weight for the rightmost lane (its default; training)
     high_speed_reward: float = 0.4  # highway-env's reward weight for speed in [20, 30] m/s (its default; training)
+    road: str = "fast"  # "fast": sim.fast_road (stock's trajectories bit for bit, faster); "stock": highway-env's Road
 
     def validate(self) -> SimParams:
         """ValueError naming the first bad field; returns self so it chains."""
@@ -66,6 +68,8 @@ class SimParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             raise ValueError(f"SimParams.vehicles_density must be > 0, got {self.vehicles_density}")
         if not (math.isfinite(self.duration) and self.duration > 0):
             raise ValueError(f"SimParams.duration must be > 0 s, got {self.duration}")
+        if self.road not in fast_road.ROADS:
+            raise ValueError(f"SimParams.road must be one of {fast_road.ROADS}, got {self.road!r}")
         if self.ego_driver not in ("stack", "idm"):
             raise ValueError(f"SimParams.ego_driver must be 'stack' or 'idm', got {self.ego_driver!r}")
         if self.screen_width < 1 or self.screen_height < 1 or not self.scaling > 0:
@@ -103,12 +107,20 @@ def env_config(params: SimParams, action: dict[str, Any] | None = None) -> dict[
 
 
 def make_env(params: SimParams, action: dict[str, Any] | None = None) -> gym.Env:
-    """The gymnasium env for `params` (rgb_array rendering when params.render)."""
+    """The gymnasium env for `params` (rgb_array rendering when params.render) on `params.road`."""
     params.validate()
     # gymnasium's passive checker refuses the empty observation space (it checks nothing else we rely on).
-    return gym.make(params.env_id, config=env_config(params, action),
-                    render_mode="rgb_array" if params.render else None,
-                    disable_env_checker=not params.kinematics_obs)
+    env = gym.make(params.env_id, config=env_config(params, action),
+                   render_mode="rgb_array" if params.render else None,
+                   disable_env_checker=not params.kinematics_obs)
+    return use_road(env, params.road)
+
+
+def use_road(env: gym.Env, road: str = "fast") -> gym.Env:
+    """`env` (a straight-road highway-env env) building `road`'s Road on every reset: "fast" is
+    sim.fast_road's (the same trajectories as stock, bit for bit, in a fraction of the time), "stock" is
+    highway-env's. Every highway-env world of the project is made through here or `make_env`."""
+    return fast_road.install(env, road)
 
 
 def stamp_ns(tick: int) -> int:

@@ -1,0 +1,154 @@
+"""highway-env's IDMVehicle.act, the same doubles in fewer Python and numpy calls (used by sim.fast_road).
+
+Each function below is the stock method it names, with the same operations in the same order; what changed
+is only how a value is reached: a projection on a straight lane along +x is a difference of coordinates
+(what stock's `np.dot` with the direction (1, 0) gives), `np.clip` on a scalar is the comparison numpy's
+clip makes, and per-vehicle values that cannot change during `Road.act` (direction, velocity) are computed
+once per act. Transcendental functions stay numpy's, as in stock: numpy's SIMD arcsin or power can differ
+from `math`'s in the last bit. Any case outside these conditions runs stock's own method.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from highway_env import utils
+from highway_env.vehicle.behavior import IDMVehicle
+from highway_env.vehicle.kinematics import Vehicle
+from highway_env.vehicle.objects import RoadObject
+
+# The stock methods the fast act replays; a vehicle or class that overrides any of them runs stock's act.
+_REPLAYED = ("act", "follow_road", "change_lane_policy", "steering_control", "acceleration", "desired_gap",
+             "lane_distance_to")
+_STOCK = {name: getattr(IDMVehicle, name) for name in _REPLAYED}
+_VEHICLE_ACT = Vehicle.act
+
+
+def np_clip(x: Any, lo: Any, hi: Any) -> np.float64:
+    """`np.clip(x, lo, hi)` for a scalar x and scalar bounds lo <= hi: numpy's max-then-min, NaN kept."""
+    if x != x:
+        return np.float64(x)
+    m = x if x > lo else lo
+    return np.float64(m if m < hi else hi)
+
+
+def stock_methods_unchanged() -> bool:
+    """True while IDMVehicle's replayed methods are highway-env's own (nobody patched the class)."""
+    return all(getattr(IDMVehicle, name) is method for name, method in _STOCK.items())
+
+
+class IDMActs:
+    """Runs `act()` for every plain IDMVehicle of one road during one Road.act.
+
+    lane_start_x: id(lane) -> the lane's start x, for every lane of the road (all straight along +x).
+    """
+
+    def __init__(self, lane_start_x: dict[int, float]) -> None:
+        self.lane_start_x = lane_start_x
+        self._direction: dict[int, np.ndarray] = {}
+        self._velocity: dict[int, np.ndarray] = {}
+
+    def applies_to(self, vehicle: Any) -> bool:
+        return type(vehicle) is IDMVehicle and not any(name in vehicle.__dict__ for name in _REPLAYED)
+
+    def direction(self, v: Any) -> np.ndarray:
+        d = self._direction.get(id(v))
+        if d is None:
+            if type(v).direction is not RoadObject.direction:
+                return v.direction
+            d = self._direction[id(v)] = v.direction
+        return d
+
+    def velocity(self, v: Any) -> np.ndarray:
+        u = self._velocity.get(id(v))
+        if u is None:
+            if type(v).velocity is not Vehicle.velocity:
+                return v.velocity
+            u = self._velocity[id(v)] = v.speed * self.direction(v)
+        return u
+
+    def act(self, v: IDMVehicle) -> None:
+        """IDMVehicle.act."""
+        if v.crashed:
+            return
+        action = {}
+        self.follow_road(v)
+        if v.enable_lane_change:
+            v.change_lane_policy()
+        action["steering"] = self.steering_control(v, v.target_lane_index)
+        action["steering"] = np_clip(action["steering"], -v.MAX_STEERING_ANGLE, v.MAX_STEERING_ANGLE)
+        front_vehicle, rear_vehicle = v.road.neighbour_vehicles(v, v.lane_index)
+        action["acceleration"] = self.acceleration(v, v, front_vehicle)
+        if v.lane_index != v.target_lane_index:
+            front_vehicle, rear_vehicle = v.road.neighbour_vehicles(v, v.target_lane_index)
+            target_idm_acceleration = self.acceleration(v, v, front_vehicle)
+            action["acceleration"] = min(action["acceleration"], target_idm_acceleration)
+        action["acceleration"] = np_clip(action["acceleration"], -v.ACC_MAX, v.ACC_MAX)
+        _VEHICLE_ACT(v, action)
+
+    def _x0(self, lane: Any) -> float | None:
+        return self.lane_start_x.get(id(lane))
+
+    def follow_road(self, v: IDMVehicle) -> None:
+        """ControlledVehicle.follow_road: only past a lane's end (stock's code then)."""
+        lane = v.road.network.get_lane(v.target_lane_index)
+        x0 = self._x0(lane)
+        if x0 is None:
+            v.follow_road()
+            return
+        longitudinal = float(v.position[0]) - x0
+        # AbstractLane.after_end(position): `if not longitudinal` re-projects, which gives the same value.
+        if longitudinal > lane.length - lane.VEHICLE_LENGTH / 2:
+            v.follow_road()
+
+    def steering_control(self, v: IDMVehicle, target_lane_index: Any) -> float:
+        """ControlledVehicle.steering_control on a straight lane along +x."""
+        target_lane = v.road.network.get_lane(target_lane_index)
+        x0 = self._x0(target_lane)
+        if x0 is None:
+            return v.steering_control(target_lane_index)
+        lateral = float(v.position[1]) - float(target_lane.start[1])
+        lane_future_heading = target_lane.heading  # StraightLane.heading_at, whatever the longitudinal
+        lateral_speed_command = -v.KP_LATERAL * lateral
+        heading_command = np.arcsin(np_clip(lateral_speed_command / utils.not_zero(v.speed), -1, 1))
+        heading_ref = lane_future_heading + np_clip(heading_command, -np.pi / 4, np.pi / 4)
+        heading_rate_command = v.KP_HEADING * utils.wrap_to_pi(heading_ref - v.heading)
+        slip_angle = np.arcsin(np_clip(v.LENGTH / 2 / utils.not_zero(v.speed) * heading_rate_command, -1, 1))
+        steering_angle = np.arctan(2 * np.tan(slip_angle))
+        steering_angle = np_clip(steering_angle, -v.MAX_STEERING_ANGLE, v.MAX_STEERING_ANGLE)
+        return float(steering_angle)
+
+    def acceleration(self, v: IDMVehicle, ego_vehicle: Any, front_vehicle: Any = None) -> float:
+        """IDMVehicle.acceleration with `v`'s parameters (stock: self is v)."""
+        if not ego_vehicle or not isinstance(ego_vehicle, Vehicle):
+            return 0
+        ego_target_speed = getattr(ego_vehicle, "target_speed", 0)
+        if ego_vehicle.lane and ego_vehicle.lane.speed_limit is not None:
+            ego_target_speed = np_clip(ego_target_speed, 0, ego_vehicle.lane.speed_limit)
+        acceleration = v.COMFORT_ACC_MAX * (
+            1 - np.power(max(ego_vehicle.speed, 0) / abs(utils.not_zero(ego_target_speed)), v.DELTA))
+        if front_vehicle:
+            d = self.lane_distance_to(ego_vehicle, front_vehicle)
+            acceleration -= v.COMFORT_ACC_MAX * np.power(
+                self.desired_gap(v, ego_vehicle, front_vehicle) / utils.not_zero(d), 2)
+        return acceleration
+
+    def lane_distance_to(self, ego: Any, other: Any) -> float:
+        """RoadObject.lane_distance_to(other) along ego's lane."""
+        lane = ego.lane
+        x0 = self._x0(lane) if lane else None
+        if x0 is None or type(ego).lane_distance_to is not _STOCK["lane_distance_to"]:
+            return ego.lane_distance_to(other)
+        return (float(other.position[0]) - x0) - (float(ego.position[0]) - x0)
+
+    def desired_gap(self, v: IDMVehicle, ego_vehicle: Any, front_vehicle: Any) -> float:
+        """IDMVehicle.desired_gap(ego, front, projected=True) with `v`'s parameters."""
+        d0 = v.DISTANCE_WANTED
+        tau = v.TIME_WANTED
+        ab = -v.COMFORT_ACC_MAX * v.COMFORT_ACC_MIN
+        dv = np.dot(self.velocity(ego_vehicle) - self.velocity(front_vehicle), self.direction(ego_vehicle))
+        return d0 + ego_vehicle.speed * tau + ego_vehicle.speed * dv / (2 * np.sqrt(ab))
+
+
+__all__ = ["IDMActs", "np_clip", "stock_methods_unchanged"]
