@@ -8,7 +8,9 @@ Manoeuvres, each run in the real env at 15 Hz (vehicles_count 0, no rendering):
   lane_change   4 m lane change at 25 m/s, commanded after 1 s: time to within 0.2 m of the new centre
                 and stay there, overshoot past it, peak |lateral acceleration|
   speed_step    20 -> 30 m/s (the ego's speed is set to 20 m/s after reset), commanded after 0.5 s:
-                time to within 0.5 m/s and stay there, overshoot, longitudinal acceleration range
+                time to within 0.5 m/s and stay there, overshoot, longitudinal acceleration range, and the
+                peak longitudinal jerk: the largest step of the applied acceleration between consecutive
+                ticks / dt, the first command's step from the reset vehicle's 0 m/s^2 included
 "ours" is LaneSpeedController fed by HighwaySim; "highway_env" is highway-env's DiscreteMetaAction
 controller (MDPVehicle) sent LANE_LEFT/LANE_RIGHT or FASTER once, then IDLE, with target speeds [20, 30]
 for the speed step. Lateral acceleration is the CG's acceleration normal to the heading, from second
@@ -53,6 +55,7 @@ TARGETS = {  # figure -> (limit, "max" | "min")
     "speed_step.overshoot_mps": (0.5, "max"),
     "speed_step.accel_max_mps2": (2.40, "max"),
     "speed_step.accel_min_mps2": (-4.05, "min"),
+    "speed_step.jerk_max_abs_mps3": (4.13, "max"),
 }
 
 
@@ -175,6 +178,7 @@ def speed_step(tr: Trace) -> dict[str, float]:
         "overshoot_mps": max(0.0, float(tr.speed.max() - SPEED_TO)),
         "accel_max_mps2": float(tr.accel.max()),
         "accel_min_mps2": float(tr.accel.min()),
+        "jerk_max_abs_mps3": float(np.abs(np.diff(tr.accel)).max() / DT),  # accel[0]: before any command
     }
 
 

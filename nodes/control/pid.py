@@ -3,8 +3,15 @@
 Pure logic: no sockets, no clocks (simple-pid is given a constant time function and an explicit dt).
 
 Longitudinal: a PID on the speed error [m/s] gives an acceleration [m/s^2], clipped to the comfort
-envelope [-decel_max, accel_max], rate limited by jerk_max, and never gentler than the target's
-max_decel when that is positive (emergency braking, which also bypasses the jerk limit).
+envelope [-decel_max, accel_max] and rate limited by jerk_max on every tick, the first after `reset()`
+included (the last command starts at 0 m/s^2, a freshly reset vehicle's). The envelope is held inside
+nuPlan's comfort bounds (`ego_is_comfortable`: longitudinal acceleration in [-4.05, 2.40] m/s^2,
+|longitudinal jerk| <= 4.13 m/s^3), which `ControlParams.validate` enforces, so the commanded
+acceleration changes by at most jerk_max * dt between any two consecutive commands.
+The one exception is emergency braking: a target with max_decel > 0 gets at least that much braking at
+once, with no jerk ramp and beyond decel_max if asked (nuPlan allows leaving the comfort bounds for
+safety); leaving the emergency ramps back at jerk_max. Also exempt: the clamp that stops braking at a
+standstill (no reverse).
 
 Lateral, a cascade on highway-env's kinematic bicycle model (the one `Vehicle.step` integrates):
   1. position loop: offset from the target lane centre [m] -> lateral speed command [m/s],
@@ -35,6 +42,10 @@ from msgs import ControlCommand, DrivingTarget, EgoState
 
 ACCEL_RANGE = 5.0  # [m/s^2] ContinuousAction maps +-1 to +-this
 STEER_RANGE = math.pi / 4  # [rad] ContinuousAction maps +-1 to +-this
+# nuPlan's longitudinal comfort bounds (nuplan-devkit ego_is_comfortable), the ceiling of the comfort envelope
+COMFORT_ACCEL_MAX = 2.40  # [m/s^2]
+COMFORT_DECEL_MAX = 4.05  # [m/s^2] (positive number: braking)
+COMFORT_JERK_MAX = 4.13  # [m/s^3] |d(acceleration)/dt|
 MIN_SPEED_FOR_STEERING = 1.0  # [m/s] below this the bicycle model's inversion is ill-conditioned
 
 
@@ -46,9 +57,12 @@ class ControlParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     kp_speed: float = 1.2  # [1/s] acceleration per unit speed error
     ki_speed: float = 0.05  # [1/s^2] acceleration per unit integrated speed error
     kd_speed: float = 0.0  # [-] acceleration per unit rate of change of speed (on measurement)
-    accel_max: float = 2.2  # [m/s^2] comfort acceleration limit
-    decel_max: float = 3.5  # [m/s^2] comfort braking limit (positive number)
-    jerk_max: float = 6.0  # [m/s^3] rate limit of the acceleration command (not applied to max_decel)
+    accel_max: float = 2.2  # [m/s^2] comfort acceleration limit (<= COMFORT_ACCEL_MAX)
+    decel_max: float = 3.5  # [m/s^2] comfort braking limit (positive number, <= COMFORT_DECEL_MAX)
+    # [m/s^3] rate limit of the acceleration command (<= COMFORT_JERK_MAX; not applied to max_decel). 4.0 keeps
+    # a margin under the bound: evaluation's Savitzky-Golay jerk is a positive-weighted mean of the command's
+    # steps / dt away from an episode's first and last 3 ticks, where it can read up to 1.34x that.
+    jerk_max: float = 4.0
     # lateral position loop: offset from target lane centre [m] -> lateral speed [m/s]
     kp_lateral: float = 0.8  # [1/s] lateral speed per metre of offset
     ki_lateral: float = 0.0  # [1/s^2] lateral speed per integrated metre of offset
@@ -79,9 +93,13 @@ class ControlParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
         if self.steering_max > STEER_RANGE + 1e-12:
             raise ValueError(f"ControlParams.steering_max {self.steering_max} exceeds the actuator's "
                              f"{STEER_RANGE} rad")
-        if self.accel_max > ACCEL_RANGE or self.decel_max > ACCEL_RANGE:
-            raise ValueError(f"ControlParams accel_max/decel_max must be <= {ACCEL_RANGE} m/s^2 "
-                             "(the actuator's range)")
+        comfort = (("accel_max", COMFORT_ACCEL_MAX, "m/s^2"), ("decel_max", COMFORT_DECEL_MAX, "m/s^2"),
+                   ("jerk_max", COMFORT_JERK_MAX, "m/s^3"))
+        for name, limit, unit in comfort:
+            value = getattr(self, name)
+            if value > limit:
+                raise ValueError(f"ControlParams.{name} {value} {unit} is outside nuPlan's comfort bound "
+                                 f"{limit} {unit}")
         return self
 
 

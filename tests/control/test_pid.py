@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 
 from msgs import DrivingTarget
-from nodes.control.pid import ACCEL_RANGE, STEER_RANGE, ControlParams, LaneSpeedController
+from nodes.control.pid import (
+    ACCEL_RANGE,
+    COMFORT_ACCEL_MAX,
+    COMFORT_DECEL_MAX,
+    COMFORT_JERK_MAX,
+    STEER_RANGE,
+    ControlParams,
+    LaneSpeedController,
+)
 
 P = ControlParams()
 DT = P.dt
@@ -70,7 +78,7 @@ def test_speed_step_up_meets_the_comfort_envelope(run, settle):
     assert tr.speed.max() - 30.0 <= 0.5
     assert tr.accel.max() <= min(P.accel_max, 2.40) + 1e-12
     assert tr.accel.min() >= -4.05
-    assert np.abs(np.diff(tr.accel)).max() <= P.jerk_max * DT + 1e-9  # jerk limit
+    assert np.abs(np.diff(tr.accel, prepend=0.0)).max() <= P.jerk_max * DT + 1e-9  # jerk limit, first tick too
 
 
 def test_speed_step_down_brakes_within_the_comfort_limit(run, settle):
@@ -78,6 +86,51 @@ def test_speed_step_down_brakes_within_the_comfort_limit(run, settle):
     assert tr.accel.min() >= -P.decel_max - 1e-12
     assert settle(tr.t, tr.speed, 15.0, 0.5) <= 8.0
     assert tr.speed.min() >= 15.0 - 0.5
+
+
+def test_defaults_are_inside_nuplans_longitudinal_comfort_bounds():
+    assert (COMFORT_ACCEL_MAX, COMFORT_DECEL_MAX, COMFORT_JERK_MAX) == (2.40, 4.05, 4.13)
+    assert P.accel_max <= COMFORT_ACCEL_MAX and P.decel_max <= COMFORT_DECEL_MAX
+    assert P.jerk_max < COMFORT_JERK_MAX
+
+
+def test_jerk_from_a_standing_start_is_limited_from_the_first_tick(run):
+    # The command starts from 0 m/s^2 (a reset vehicle's) and ramps at exactly jerk_max to accel_max:
+    # a_k = min((k + 1) * jerk_max * dt, accel_max), the speed loop asking for far more all along.
+    tr = run(DrivingTarget(target_lane=0, target_speed=30.0), 3.0, speed0=0.0)
+    k = np.arange(len(tr.accel))
+    np.testing.assert_allclose(tr.accel, np.minimum((k + 1) * P.jerk_max * DT, P.accel_max), atol=1e-12)
+    jerk = np.diff(tr.accel, prepend=0.0) / DT
+    assert np.abs(jerk).max() <= P.jerk_max + 1e-9 < COMFORT_JERK_MAX
+
+
+def test_jerk_from_a_held_command_ramps_to_the_other_limit(run):
+    # Held at accel_max (20 -> 30 m/s demand), then the target drops to 10 m/s: the command walks from
+    # +accel_max to -decel_max by jerk_max * dt a tick, never jumping, in ceil(range / (jerk_max dt)) ticks.
+    hold = round(1.0 / DT)
+    targets = [DrivingTarget(target_lane=0, target_speed=30.0)] * hold \
+        + [DrivingTarget(target_lane=0, target_speed=10.0)] * round(3.0 / DT)
+    tr = run(targets, len(targets) * DT, speed0=20.0)
+    assert tr.accel[hold - 1] == pytest.approx(P.accel_max)
+    steps = np.diff(tr.accel, prepend=0.0)
+    assert np.abs(steps).max() <= P.jerk_max * DT + 1e-9
+    ramp = math.ceil((P.accel_max + P.decel_max) / (P.jerk_max * DT) - 1e-9)
+    assert tr.accel[hold + ramp - 2] > -P.decel_max + 1e-9
+    assert tr.accel[hold + ramp - 1] == pytest.approx(-P.decel_max)
+    np.testing.assert_allclose(steps[hold:hold + ramp - 1], -P.jerk_max * DT, atol=1e-9)
+
+
+def test_emergency_is_the_only_step_beyond_the_jerk_limit_and_its_release_ramps(run):
+    # max_decel: full braking at once (nuPlan allows leaving comfort for safety); once it is lifted the
+    # command comes back at jerk_max, never in a step.
+    on, off = round(0.5 / DT), round(3.0 / DT)
+    targets = [DrivingTarget(target_lane=0, target_speed=25.0, max_decel=4.5)] * on \
+        + [DrivingTarget(target_lane=0, target_speed=25.0)] * off
+    tr = run(targets, len(targets) * DT, speed0=25.0)
+    steps = np.diff(tr.accel, prepend=0.0)
+    assert steps[0] == pytest.approx(-4.5)
+    assert np.abs(steps[1:]).max() <= P.jerk_max * DT + 1e-9
+    assert tr.accel[on] == pytest.approx(-4.5 + P.jerk_max * DT)
 
 
 def test_max_decel_brakes_at_least_that_hard_at_once_and_stops_without_reversing(run):
@@ -135,7 +188,8 @@ def test_reset_forgets_state(plant):
 
 
 @pytest.mark.parametrize("field,value", [("dt", 0.0), ("kp_heading", -1.0), ("steering_max", 1.0),
-                                         ("accel_max", 6.0), ("ki_speed", math.nan)])
+                                         ("accel_max", 6.0), ("ki_speed", math.nan), ("accel_max", 2.41),
+                                         ("decel_max", 4.06), ("jerk_max", 4.14), ("jerk_max", 0.0)])
 def test_bad_params_are_rejected_with_the_field_name(field, value):
     with pytest.raises(ValueError, match=field):
         LaneSpeedController(msgspec.structs.replace(ControlParams(), **{field: value}))
