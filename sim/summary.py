@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from msgs import EgoState, EpisodeEvent
+from msgs import DrivingTarget, EgoState, EpisodeEvent, Mode
 
 
 @dataclass
@@ -17,6 +17,9 @@ class EpisodeSummary:
     x_start: float | None = None
     x_end: float = 0.0
     speeds: list[float] = field(default_factory=list)
+    targets: int = 0  # /decision/target messages seen
+    following: int = 0  # of them in FOLLOWING (adaptive cruise behind a slower lead)
+    interventions: int = 0  # of them in an intervention (refused/aborted lane change, emergency, minimal risk)
 
     def add(self, ego: EgoState) -> None:
         if self.x_start is None:
@@ -25,6 +28,14 @@ class EpisodeSummary:
         self.speeds.append(ego.speed)
         self.ticks = ego.header.tick
         self.collision = self.collision or ego.crashed
+
+    def add_target(self, target: DrivingTarget) -> None:
+        self.targets += 1
+        self.following += target.mode == Mode.FOLLOWING
+        self.interventions += target.mode in Mode._value2member_map_ and Mode(target.mode).is_intervention
+
+    def _share(self, n: int) -> str:
+        return f"{100.0 * n / self.targets:.0f}%" if self.targets else "-"
 
     @property
     def distance_m(self) -> float:
@@ -36,10 +47,12 @@ class EpisodeSummary:
 
     def row(self) -> str:
         return (f"{self.episode:>7} {self.seed:>6} {self.reason or '-':>11} {self.ticks:>6} "
-                f"{'yes' if self.collision else 'no':>9} {self.distance_m:>10.1f} {self.mean_speed_mps:>10.2f}")
+                f"{'yes' if self.collision else 'no':>9} {self.distance_m:>10.1f} {self.mean_speed_mps:>10.2f} "
+                f"{self._share(self.following):>10} {self._share(self.interventions):>13}")
 
 
-HEADER = f"{'episode':>7} {'seed':>6} {'end':>11} {'ticks':>6} {'collision':>9} {'distance_m':>10} {'speed_mps':>10}"
+HEADER = (f"{'episode':>7} {'seed':>6} {'end':>11} {'ticks':>6} {'collision':>9} {'distance_m':>10} {'speed_mps':>10} "
+          f"{'following':>10} {'interventions':>13}")  # following / interventions: shares of decision's ticks
 
 
 class SummaryBook:
@@ -51,6 +64,9 @@ class SummaryBook:
 
     def on_ego(self, ego: EgoState) -> None:
         self._get(ego.header.episode).add(ego)
+
+    def on_target(self, target: DrivingTarget) -> None:
+        self._get(target.header.episode).add_target(target)
 
     def on_event(self, event: EpisodeEvent) -> EpisodeSummary | None:
         summary = self._get(event.header.episode)

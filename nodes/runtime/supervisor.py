@@ -399,6 +399,8 @@ class Supervisor:
                 self.latest["ego"] = msg
             elif isinstance(msg, DrivingTarget | Plan):
                 self.latest[type(msg).__name__] = msg
+                if isinstance(msg, DrivingTarget):
+                    self.summaries.on_target(msg)
             elif isinstance(msg, EpisodeEvent) and not self.owns_sim:
                 if msg.kind == "end" and msg.last:
                     self.say("the sim (in another launch) finished its last episode: stopping")
