@@ -8,14 +8,24 @@ running CARLA 0.9.16 server. What it does on the server:
 - connects to host:port, failing within `timeout_s` with a message that says how to start a server;
 - loads `town` (Town04, a highway loop, by default) unless it is already loaded;
 - sets synchronous mode with fixed_delta_seconds = 1 / SIM_RATE_HZ and the Traffic Manager in synchronous
-  mode, seeded per episode (episode i: base seed + i, as with highway-env);
+  mode, seeded per episode (episode i: base seed + i, as with highway-env). A server found in synchronous mode
+  (left so by a client that was killed before it could restore it) is warned about and put back in asynchronous
+  mode first, as carla-ros-bridge does, so that frozen state is never what `close()` restores;
 - per episode: spawns the ego on a lane of a road with >= `min_lanes` lanes one way, a collision sensor and
-  a top-down camera on it, and `vehicles_count` traffic vehicles on the Traffic Manager's autopilot;
+  a top-down camera on it, and `vehicles_count` traffic vehicles on the Traffic Manager's autopilot, each with
+  an explicit desired speed (`set_desired_speed`, not a share of a speed limit that may be unset right after
+  spawning) and the Traffic Manager's own lane changes on or off (`traffic_lane_changes`); every vehicle is
+  given `start_speed`, and the episode's tick 0 is read once that velocity is in effect (CARLA applies a target
+  velocity two frames after the call);
+- collisions come from the collision sensor's thread, each kept with its server frame: those of frames before
+  the episode's tick 0 (the spawn ticks) are ignored. A camera frame that does not arrive within
+  `camera_timeout_s` is warned about and the last one is published again (counted in `lost_camera_frames`);
 - `close()` (also on Ctrl-C or an exception) destroys every actor it spawned and restores the world's
-  settings and the Traffic Manager's mode as it found them.
+  settings (asynchronous) and turns the Traffic Manager's synchronous mode off.
 
-Reaching the server and the params: `sim.carla_client`. Frames and unit conversions: `sim.carla_frames` (the
-road frame published here is described there). Lanes and spawn slots: `sim.carla_world`.
+Reaching the server and the params: `sim.carla_client`. Unit conversions: `sim.carla_frames`. The road frame the
+messages are in (x along the road, y across the lanes, on curves and through junctions): `sim.carla_road`. Lanes
+and spawn slots: `sim.carla_world`.
 """
 
 from __future__ import annotations
@@ -36,19 +46,21 @@ from sim.carla_frames import (
     camera_mount,
     command_to_control,
     forward_right,
-    lateral_offset,
     max_steer_deg_of,
-    road_y,
     to_lane_frame,
     yaw_to_heading,
 )
-from sim.carla_world import highway_starts, lane_position, pick, traffic_slots
+from sim.carla_road import RoadFrame, Station
+from sim.carla_world import highway_starts, pick, traffic_slots
 
 log = logging.getLogger("drivestack.carla")
 
 SIM_RATE_HZ = int(CONTROL_RATE_HZ)  # [Hz] one synchronous CARLA tick per control tick, as with highway-env
 NS_PER_S = 1_000_000_000
 SPAWN_LIFT_M = 0.3  # [m] spawn this far above the road so the car drops onto it instead of into it
+VELOCITY_DELAY_TICKS = 2  # CARLA applies set_target_velocity this many frames after the call (its API reference)
+FRAME_MARGIN_M = 100.0  # [m] the road frame reaches this much beyond where traffic spawns, ahead and behind
+MPS_TO_KMH = 3.6
 
 
 def stamp_ns(tick: int) -> int:
@@ -91,7 +103,12 @@ class CarlaSim:
         self._ids: dict[int, int] = {}  # carla actor id -> ground-truth id (spawn order, ego 0)
         self._frames: queue.Queue[Any] = queue.Queue()
         self._image: np.ndarray | None = None
-        self._collisions: list[int] = []
+        self._collisions: list[tuple[int, int]] = []  # (server frame, other actor id), from the sensor's thread
+        self._first_frame = 0  # the server frame of the episode's tick 0
+        self._road: RoadFrame | None = None
+        self.lost_camera_frames = 0
+        self.traffic_speeds: dict[int, float] = {}  # ground-truth id -> desired speed [m/s] (the Traffic Manager's)
+        self._odometer = 0.0
         self._closed = False
         self._reset_done = False
         self.client = client if client is not None else connect(self.carla, self.params)
@@ -105,7 +122,7 @@ class CarlaSim:
     def _setup_world(self) -> None:
         p, driving = self.params, self.carla.LaneType.Driving
         self.world = self.client.get_world()
-        self._original_settings = self.world.get_settings()
+        self._original_settings = self._unfreeze(self.world.get_settings())
         self.map = self.world.get_map()
         if self.map.name.split("/")[-1] != p.town:
             log.info("loading %s (up to %g s)", p.town, p.map_timeout_s)
@@ -141,6 +158,17 @@ class CarlaSim:
         if not self._traffic_bps and p.vehicles_count:
             raise ValueError(f"CarlaParams.traffic_filter {p.traffic_filter!r} matches no four-wheeled blueprint")
 
+    def _unfreeze(self, found: Any) -> Any:
+        """The server's settings as this run should leave them: never synchronous. A server found in synchronous
+        mode was left so by a client killed before its clean-up (nobody ticks it: it is frozen for every client);
+        it is put back in asynchronous mode at once, with a warning."""
+        if found.synchronous_mode:
+            log.warning("the CARLA server is in synchronous mode with no client ticking it (a run killed before its "
+                        "clean-up?): putting it back in asynchronous mode; this run sets synchronous mode itself")
+            found.synchronous_mode = False
+            self.world.apply_settings(found)
+        return found
+
     def _spawn(self, blueprint: Any, wp_or_transform: Any, attach_to: Any = None, sensor: bool = False) -> Any:
         if attach_to is None:
             t = wp_or_transform.transform
@@ -156,7 +184,7 @@ class CarlaSim:
     def _attach_sensors(self) -> None:
         library = self.world.get_blueprint_library()
         collision = self._spawn(library.find("sensor.other.collision"), self.carla.Transform(), self.ego, True)
-        collision.listen(lambda event: self._collisions.append(int(event.other_actor.id)))
+        collision.listen(lambda event: self._collisions.append((int(event.frame), int(event.other_actor.id))))
         if not self.params.render:
             return
         bp = library.find("sensor.camera.rgb")
@@ -201,25 +229,35 @@ class CarlaSim:
             raise RuntimeError(f"could not spawn the ego at {start.transform.location} (occupied?)")
         self._ids = {self.ego.id: 0}
         self._max_steer_deg = max_steer_deg_of(self.ego.get_physics_control().wheels)
+        self._collisions.clear()
         self._attach_sensors()
-        for slot in pick(rng, traffic_slots(start, driving, p.traffic_spacing_m, p.traffic_reach_m), p.vehicles_count):
+        self.traffic_speeds = {}
+        slots = traffic_slots(self.map, start, driving, p.traffic_spacing_m, p.traffic_reach_m)
+        for slot in pick(rng, slots, p.vehicles_count):
             bp = self._traffic_bps[int(rng.integers(len(self._traffic_bps)))]
+            speed = p.traffic_speed * (1.0 + float(rng.uniform(-1, 1)) * p.traffic_speed_spread / 100.0)
             vehicle = self._spawn(bp, slot)
             if vehicle is None:  # the slot was taken (by another client's actor): fewer vehicles, not an error
                 continue
             self._ids[vehicle.id] = len(self._ids)
             vehicle.set_autopilot(True, self.tm.get_port())
-            self.tm.vehicle_percentage_speed_difference(vehicle, float(rng.uniform(-1, 1) * p.traffic_speed_spread))
+            self.tm.set_desired_speed(vehicle, speed * MPS_TO_KMH)  # [km/h]
+            self.tm.auto_lane_change(vehicle, p.traffic_lane_changes)
+            self.traffic_speeds[self._ids[vehicle.id]] = speed
+        log.info("episode %d: %d traffic vehicles, desired speeds %s m/s", episode, len(self.traffic_speeds),
+                 ", ".join(f"{v:.1f}" for v in self.traffic_speeds.values()))
         self._tick()  # the actors take their place in the world
         for vehicle in self._vehicles:
             (fx, fy), _ = forward_right(vehicle.get_transform().rotation.yaw)
             vehicle.set_target_velocity(self.carla.Vector3D(x=fx * p.start_speed, y=fy * p.start_speed, z=0.0))
-        self._tick()
-        self._collisions.clear()
+        for _ in range(VELOCITY_DELAY_TICKS):  # tick 0 is read once the start velocity is in effect
+            frame = self._tick()
+        self._first_frame = frame
         self.episode, self.tick = episode, 0
         self._applied = (0.0, 0.0)
-        self._odometer = 0.0
+        self._road = RoadFrame(self.map, driving, start, reach_m=p.traffic_reach_m + FRAME_MARGIN_M)
         self._observe_ego()
+        self._odometer = 0.0
         self._reset_done = True
 
     def step(self, cmd: ControlCommand) -> None:
@@ -238,26 +276,27 @@ class CarlaSim:
                          math.radians(steer * self._max_steer_deg))
         self._tick()
         self.tick += 1
-        before = self._ego_pose
         self._observe_ego()
-        # distance along the road: this tick's displacement measured along the lane it started in
-        along, _ = to_lane_frame(self._ego_pose.x - before.x, self._ego_pose.y - before.y,
-                                 before.wp.transform.rotation.yaw)
-        self._odometer += along
 
-    def _tick(self) -> None:
+    def _tick(self) -> int:
+        """One server frame; with the camera on, its image (or, if none comes in time, a warning and the last one).
+        Returns the server frame."""
         frame = self.world.tick()
         if not self.params.render:
-            return
+            return frame
         while True:
             try:
-                image = self._frames.get(timeout=self.params.timeout_s)
+                image = self._frames.get(timeout=self.params.camera_timeout_s)
             except queue.Empty:
-                raise TimeoutError(f"no camera frame for server frame {frame} within {self.params.timeout_s:g} s"
-                                   ) from None
+                self.lost_camera_frames += 1
+                log.warning("no camera frame for server frame %d within %g s: publishing the last one again (%d lost "
+                            "so far)", frame, self.params.camera_timeout_s, self.lost_camera_frames)
+                if self._image is None:
+                    self._image = np.zeros((self.view.height, self.view.width, 3), dtype=np.uint8)
+                return frame
             if image.frame >= frame:
                 self._image = bgra_to_rgb(image.raw_data, image.width, image.height)
-                return
+                return frame
 
     def _read(self, actor: Any) -> _Pose:
         t = actor.get_transform()
@@ -268,17 +307,36 @@ class CarlaSim:
                      length=2 * extent.x, width=2 * extent.y, wp=wp)
 
     def _observe_ego(self) -> None:
-        """Read the ego after a tick; whether its centre is inside a driving lane (CARLA: a waypoint found
-        without projecting onto the road) is taken at the same time."""
-        self._ego_pose = self._read(self.ego)
+        """Read the ego after a tick and move the road frame (and the odometer) with it. It is on the road while
+        its centre is inside a driving lane (CARLA: a waypoint found without projecting onto the road) or inside the
+        carriageway's lanes (a through lane of type NONE in a junction, see sim.carla_world.beside)."""
+        assert self._road is not None
+        pose = self._ego_pose = self._read(self.ego)
+        self._odometer += self._road.update(pose.x, pose.y)
+        self._ego_station = self._station(pose)
         location = self.ego.get_transform().location
-        self._on_road = self.map.get_waypoint(location, project_to_road=False,
-                                              lane_type=self.carla.LaneType.Driving) is not None
+        in_lane = self.map.get_waypoint(location, project_to_road=False, lane_type=self.carla.LaneType.Driving)
+        self._on_road = in_lane is not None or self._road.lane_of(self._ego_station.across)[2]
+
+    def _station(self, pose: _Pose) -> Station:
+        """The ego's place on the road frame (after `update` it sits at the frame's anchor, so it is always found;
+        the lane's own waypoint is the fallback should the map give a chain of one point)."""
+        assert self._road is not None
+        found = self._road.station(pose.x, pose.y)
+        if found is not None:
+            return found
+        c = self._road.anchor.transform
+        return Station(s=0.0, across=to_lane_frame(pose.x - c.location.x, pose.y - c.location.y, c.rotation.yaw)[1],
+                       yaw_deg=c.rotation.yaw)
+
+    def _crashed(self) -> bool:
+        """A collision event of this episode (events of the spawn ticks, before tick 0's frame, are not)."""
+        return any(frame >= self._first_frame for frame, _ in list(self._collisions))
 
     @property
     def end_reason(self) -> str | None:
         """Why the episode is over ("collision", "offroad", "time_limit"), or None while it runs."""
-        if self._collisions:
+        if self._crashed():
             return "collision"
         if not self._on_road:
             return "offroad"
@@ -290,53 +348,51 @@ class CarlaSim:
     def header(self, frame_id: str = "world") -> Header:
         return Header(episode=self.episode, tick=self.tick, stamp_ns=stamp_ns(self.tick), frame_id=frame_id)
 
-    def _lane_frame(self) -> tuple[int, int, float, float]:
-        """The ego's (lane index, lanes count, lateral offset [m], lane width [m])."""
-        pose, driving = self._ego_pose, self.carla.LaneType.Driving
-        index, count = lane_position(pose.wp, driving)
-        c = pose.wp.transform
-        offset = lateral_offset(pose.x, pose.y, c.location.x, c.location.y, c.rotation.yaw)
-        return index, count, offset, float(pose.wp.lane_width)
+    def _ego_lane(self) -> tuple[int, float, float]:
+        """The ego's (lane index, lateral offset [m], road-frame y [m])."""
+        assert self._road is not None
+        index, offset, _ = self._road.lane_of(self._ego_station.across)
+        return index, offset, self._road.road_y(self._ego_station.across)
 
     def ego_state(self, header: Header) -> EgoState:
-        """The ego in the road frame (sim.carla_frames): x driven along the road, y across the lanes."""
-        pose = self._ego_pose
-        index, count, offset, width = self._lane_frame()
-        lane_yaw = pose.wp.transform.rotation.yaw
-        vx, vy = to_lane_frame(pose.vx, pose.vy, lane_yaw)
+        """The ego in the road frame (sim.carla_road): x driven along the road, y across the lanes."""
+        assert self._road is not None
+        pose, here = self._ego_pose, self._ego_station
+        index, offset, y = self._ego_lane()
+        vx, vy = to_lane_frame(pose.vx, pose.vy, here.yaw_deg)
         return EgoState(
-            header=header, x=self._odometer, y=road_y(index, width, offset),
-            heading=yaw_to_heading(pose.yaw_deg, lane_yaw), speed=math.hypot(pose.vx, pose.vy), vx=vx, vy=vy,
-            lane_index=index, lateral_offset=offset, lanes_count=count, lane_width=width,
-            length=pose.length, width=pose.width, acceleration=self._applied[0], steering=self._applied[1],
-            crashed=bool(self._collisions), on_road=self._on_road, reward=0.0,
+            header=header, x=self._odometer, y=y, heading=yaw_to_heading(pose.yaw_deg, here.yaw_deg),
+            speed=math.hypot(pose.vx, pose.vy), vx=vx, vy=vy, lane_index=index, lateral_offset=offset,
+            lanes_count=len(self._road.lanes), lane_width=self._road.lane_width, length=pose.length,
+            width=pose.width, acceleration=self._applied[0], steering=self._applied[1], crashed=self._crashed(),
+            on_road=self._on_road, reward=0.0,
         )
 
     def objects_gt(self, header: Header) -> ObjectArray:
-        """Every traffic vehicle, in spawn order: offsets from the ego along its lane (x) and across the lanes
-        (y), velocities relative to the ego in the same axes, and road-frame world values (ego's + offset)."""
-        ego = self._ego_pose
-        index, _, offset, width = self._lane_frame()
-        ego_y = road_y(index, width, offset)
-        lane_yaw = ego.wp.transform.rotation.yaw
-        ego_v = to_lane_frame(ego.vx, ego.vy, lane_yaw)
+        """The traffic vehicles on the ego's carriageway within the road frame's reach, in spawn order: x the distance
+        along the road from the ego (on the ego's line), y across the lanes from the ego, velocities and headings
+        taken along the road at each vehicle's own place and made relative to the ego's. Vehicles on the other
+        carriageway (a lane running the other way) and beyond the frame's reach are left out."""
+        assert self._road is not None
+        road, ego, here = self._road, self._ego_pose, self._ego_station
+        _, _, ego_y = self._ego_lane()
+        ego_v = to_lane_frame(ego.vx, ego.vy, here.yaw_deg)
         objects = []
         for vehicle in self._vehicles[1:]:
             pose = self._read(vehicle)
-            dx, dy = to_lane_frame(pose.x - ego.x, pose.y - ego.y, lane_yaw)
-            lane = -1
-            if pose.wp is not None and _same_direction(pose.wp.transform.rotation.yaw, lane_yaw):
-                # across the lanes by lane structure, which stays right on a curve where rotating does not
-                lane, _ = lane_position(pose.wp, self.carla.LaneType.Driving)
-                c = pose.wp.transform
-                dy = road_y(lane, width, lateral_offset(pose.x, pose.y, c.location.x, c.location.y,
-                                                        c.rotation.yaw)) - ego_y
-            vx, vy = to_lane_frame(pose.vx, pose.vy, lane_yaw)
+            there = road.station(pose.x, pose.y)
+            lane_yaw = pose.wp.transform.rotation.yaw if pose.wp is not None else pose.yaw_deg
+            if there is None or not road.runs_along(there, lane_yaw):
+                continue
+            dx = road.distance_along(here, there, here.across)
+            lane, _, inside = road.lane_of(there.across)
+            dy = road.road_y(there.across) - ego_y
+            vx, vy = to_lane_frame(pose.vx, pose.vy, there.yaw_deg)
             objects.append(Object(
                 id=self._ids.get(vehicle.id, -1), x=dx, y=dy, vx=vx - ego_v[0], vy=vy - ego_v[1],
-                heading=yaw_to_heading(pose.yaw_deg, lane_yaw), length=pose.length, width=pose.width,
+                heading=yaw_to_heading(pose.yaw_deg, there.yaw_deg), length=pose.length, width=pose.width,
                 world_x=self._odometer + dx, world_y=ego_y + dy, speed=math.hypot(pose.vx, pose.vy),
-                lane_index=lane, in_view=self.view.fully_in_view(dx, dy, pose.length, pose.width),
+                lane_index=lane if inside else -1, in_view=self.view.fully_in_view(dx, dy, pose.length, pose.width),
             ))
         return ObjectArray(header=header, objects=objects)
 
@@ -366,8 +422,4 @@ class CarlaSim:
                 errors.append(f"turning the Traffic Manager's synchronous mode off: {exc}")
         if errors:
             log.error("CARLA clean-up incomplete: %s", "; ".join(errors))
-
-
-def _same_direction(yaw_a_deg: float, yaw_b_deg: float) -> bool:
-    return math.cos(math.radians(yaw_a_deg - yaw_b_deg)) > 0
 

@@ -57,7 +57,9 @@ class CarlaParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     vehicles_count: int = 30  # traffic vehicles spawned around the ego each episode
     traffic_spacing_m: float = 20.0  # [m] between traffic spawn slots along a lane
     traffic_reach_m: float = 160.0  # [m] traffic spawns at most this far ahead of or behind the ego
-    traffic_speed_spread: float = 20.0  # [%] traffic drives up to this much slower or faster than the limit
+    traffic_speed: float = 25.0  # [m/s] traffic's mean desired speed (Traffic Manager's set_desired_speed)
+    traffic_speed_spread: float = 20.0  # [%] each traffic vehicle's desired speed is up to this much off the mean
+    traffic_lane_changes: bool = True  # the Traffic Manager changes the traffic's lanes on its own
     start_speed: float = 20.0  # [m/s] every vehicle's speed along its lane when an episode starts
     duration: float = 40.0  # [s] episode time limit (simulated)
     ego_blueprint: str = "vehicle.tesla.model3"  # blueprint id of the ego
@@ -70,13 +72,14 @@ class CarlaParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     screen_height: int = DEFAULT_VIEW.height  # [px] camera height
     scaling: float = DEFAULT_VIEW.scaling  # [px/m] camera scale on the ground
     camera_fov: float = 90.0  # [deg] horizontal field of view (sets the camera's height)
+    camera_timeout_s: float = 1.0  # [s] wait this long for a tick's camera frame; then warn and reuse the last one
 
     def validate(self) -> CarlaParams:
         """ValueError naming the first bad field; returns self so it chains."""
         if not (0 < self.port < 65535):
             raise ValueError(f"CarlaParams.port must be in 1..65534, got {self.port}")
         positive = ("timeout_s", "map_timeout_s", "traffic_spacing_m", "traffic_reach_m", "duration",
-                    "full_throttle_mps2", "full_brake_mps2", "scaling")
+                    "full_throttle_mps2", "full_brake_mps2", "scaling", "traffic_speed", "camera_timeout_s")
         for name in positive:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):

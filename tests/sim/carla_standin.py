@@ -2,12 +2,24 @@
 
 It is NOT CARLA: it models only what `sim.carla_bridge` calls on the server side (client, world, settings,
 map, waypoints, blueprints, actors, sensors, Traffic Manager), with the same method names and argument
-conventions as the carla 0.9.16 Python API, on a toy world: one straight road of length ROAD_LENGTH_M in the
-direction `road_yaw_deg`, with `lanes` driving lanes one way (ids -1..-lanes, right of the reference line),
-a shoulder beyond them (id -(lanes + 1)) and `lanes_back` driving lanes the other way (ids +1..). Vehicles
-move by a point-mass model (autopilot: constant speed along their lane; the ego: throttle/brake/steer), and a
-collision sensor fires when two vehicles' footprints overlap. It keeps books on what a client spawned,
-destroyed and set, so tests can check that the bridge leaves the server as it found it.
+conventions as the carla 0.9.16 Python API. Its map is either a toy one (one straight road of length
+ROAD_LENGTH_M in the direction `road_yaw_deg`, with `lanes` driving lanes one way (ids -1..-lanes, right of the
+reference line), a shoulder beyond them (id -(lanes + 1)) and `lanes_back` driving lanes the other way (ids +1..))
+or a real `carla.Map` built from an OpenDRIVE file (`opendrive=`, e.g. Town04 from tests/data: its junctions,
+curves and the other carriageway are the real map's; only the spawn points, which a server takes from its 3D
+map, are the stand-in's: lane centres every SPAWN_SPACING_M outside junctions).
+
+What the server does that matters to the bridge, modelled here:
+- vehicles move by a point-mass model: the ego by throttle/brake/steer, autopilot vehicles along their lane
+  (waypoint by waypoint, through junctions and around curves), speeding up or slowing down towards their desired
+  speed (`set_desired_speed`, km/h) at AUTOPILOT_ACCEL_MPS2, following a slower leader and, with the Traffic
+  Manager's lane changes on (the default, as in CARLA), changing lanes to pass it when the next lane is free;
+- `set_target_velocity` takes effect VELOCITY_DELAY_FRAMES frames after the call (CARLA's API reference);
+- a collision sensor fires when two vehicles' footprints overlap, with the event's frame; `event_delay_ticks`
+  delivers events that many ticks late (they stream on the sensor thread, not with the tick);
+- a camera frame can be lost (`drop_camera_frames`).
+It keeps books on what a client spawned, destroyed and set, so tests can check that the bridge leaves the server
+as it found it.
 
 Value types (Location, Rotation, Transform, Vector3D, VehicleControl, LaneType) come from the namespace passed
 in: `TYPES` here, or the real `carla` module, so the same server also runs with carla's own types.
@@ -26,7 +38,13 @@ ROAD_LENGTH_M = 2000.0  # [m]
 FULL_THROTTLE_MPS2 = 4.0  # [m/s^2] the stand-in's acceleration at throttle 1 (the bridge's default figure)
 FULL_BRAKE_MPS2 = 8.0  # [m/s^2]
 WHEELBASE_M = 2.9  # [m]
-SPEED_LIMIT_MPS = 25.0  # [m/s] autopilot cruise speed before the per-vehicle difference
+SPEED_LIMIT_MPS = 25.0  # [m/s] autopilot desired speed until the Traffic Manager is told another
+AUTOPILOT_ACCEL_MPS2 = 3.0  # [m/s^2] how fast an autopilot vehicle reaches its desired speed
+VELOCITY_DELAY_FRAMES = 2  # set_target_velocity takes effect this many frames after the call
+LANE_CHANGE_MPS = 1.2  # [m/s] lateral speed of an autopilot lane change
+FOLLOW_GAP_M = 25.0  # [m] an autopilot vehicle reacts to a slower leader this close (centre to centre)
+CHANGE_CLEAR_M = 12.0  # [m] and changes lanes to pass it if the next lane is free this far ahead and behind
+SPAWN_SPACING_M = 50.0  # [m] between the stand-in's spawn points on a real map
 
 
 @dataclass
@@ -67,7 +85,7 @@ class VehicleControl:
 
 TYPES = SimpleNamespace(Location=Location, Rotation=Rotation, Transform=Transform, Vector3D=Vector3D,
                         VehicleControl=VehicleControl,
-                        LaneType=SimpleNamespace(Driving="Driving", Shoulder="Shoulder"))
+                        LaneType=SimpleNamespace(Driving="Driving", Shoulder="Shoulder", NONE="NONE"))
 
 
 @dataclass
@@ -165,6 +183,29 @@ class Map:
         return Waypoint(road, best, min(max(s, 0.0), ROAD_LENGTH_M))
 
 
+class RealMap:
+    """A real `carla.Map` (built from OpenDRIVE text, no server) with the stand-in's spawn points: lane centres of
+    driving lanes every SPAWN_SPACING_M, outside junctions, in the map's own order."""
+
+    def __init__(self, carla: Any, world_map: Any) -> None:
+        self.carla, self.map, self.name = carla, world_map, f"Carla/Maps/{world_map.name}"
+        self._spawns: list[Any] | None = None
+
+    def get_spawn_points(self) -> list[Any]:
+        if self._spawns is None:
+            t = self.carla
+            self._spawns = []
+            for wp in self.map.generate_waypoints(SPAWN_SPACING_M):
+                if wp.lane_type == t.LaneType.Driving and not wp.is_junction:
+                    c, r = wp.transform.location, wp.transform.rotation
+                    self._spawns.append(t.Transform(t.Location(x=c.x, y=c.y, z=c.z + 0.5), t.Rotation(yaw=r.yaw)))
+        return list(self._spawns)
+
+    def get_waypoint(self, location: Any, project_to_road: bool = True, lane_type: Any = None) -> Any:
+        lane_type = self.carla.LaneType.Driving if lane_type is None else lane_type
+        return self.map.get_waypoint(location, project_to_road=project_to_road, lane_type=lane_type)
+
+
 @dataclass
 class Blueprint:
     id: str
@@ -214,6 +255,11 @@ class Actor:
         self.cruise_mps = SPEED_LIMIT_MPS  # [m/s] on autopilot
         self.control = t.VehicleControl()
         self.autopilot_port: int | None = None
+        self.auto_lane_change = True  # CARLA's Traffic Manager default
+        self.lane_wp: Any = None  # autopilot: the lane-centre waypoint it follows
+        self.lane_offset = 0.0  # [m] autopilot: right of that lane's centre (non-zero while changing lanes)
+        self.lane_changes = 0
+        self.pending_velocity: tuple[int, float] | None = None  # (frame it takes effect, speed [m/s])
         self.callback: Any = None
         self.is_alive = True
 
@@ -222,13 +268,14 @@ class Actor:
 
     def set_transform(self, transform: Any) -> None:
         self.transform = transform
+        self.lane_wp = None  # an autopilot vehicle carries on from its new place
 
     def get_velocity(self) -> Any:
         yaw = math.radians(self.transform.rotation.yaw)
         return self.world.types.Vector3D(x=self.speed * math.cos(yaw), y=self.speed * math.sin(yaw), z=0.0)
 
     def set_target_velocity(self, velocity: Any) -> None:
-        self.speed = math.hypot(velocity.x, velocity.y)
+        self.pending_velocity = (self.world.frame + VELOCITY_DELAY_FRAMES, math.hypot(velocity.x, velocity.y))
 
     def apply_control(self, control: Any) -> None:
         self.control = control
@@ -257,7 +304,7 @@ class Actor:
 class World:
     def __init__(self, server: StandInServer, town: str) -> None:
         self.server, self.types = server, server.types
-        self.map = Map(f"Carla/Maps/{town}", server.road)
+        self.map = server.make_map(town)
         self.settings = Settings()
         self.actors: dict[int, Actor] = {}
         self.spawned: list[int] = []  # by a client, in order
@@ -267,6 +314,9 @@ class World:
         self.fail_tick_at: int | None = None  # tick() raises when the frame would reach this
         self.fail_spawn_after: int | None = None  # spawning raises once this many actors were spawned
         self.spawn_error: BaseException = RuntimeError("stand-in: spawn failed")
+        self.event_delay_ticks = 0  # collision events reach the client this many ticks late
+        self.drop_camera_frames: set[int] = set()  # frames whose camera image never arrives
+        self._late_events: list[tuple[int, Any, Any]] = []  # (tick that delivers it, sensor callback, event)
 
     def get_settings(self) -> Settings:
         return replace(self.settings)
@@ -312,21 +362,37 @@ class World:
             raise RuntimeError("stand-in: the server stopped answering")
         self.frame += 1
         dt = self.settings.fixed_delta_seconds or 0.05
-        for vehicle in self.vehicles():
-            _move(vehicle, dt)
-        for a, b in itertools.combinations(self.vehicles(), 2):
+        vehicles = self.vehicles()
+        for vehicle in vehicles:
+            if vehicle.pending_velocity is not None and self.frame >= vehicle.pending_velocity[0]:
+                vehicle.speed, vehicle.pending_velocity = vehicle.pending_velocity[1], None
+        for vehicle in vehicles:
+            if vehicle.autopilot_port is not None:
+                _drive(self, vehicle, vehicles, dt)
+            else:
+                _move(vehicle, dt)
+        due, self._late_events = self._late_events, []
+        for _, callback, event in due:
+            callback(event)
+        for a, b in itertools.combinations(vehicles, 2):
             if _overlap(a, b):
                 self._sensor_event(a, b)
                 self._sensor_event(b, a)
         for sensor in list(self.actors.values()):
-            if sensor.type_id == "sensor.camera.rgb" and sensor.callback is not None:
+            if sensor.type_id == "sensor.camera.rgb" and sensor.callback is not None \
+                    and self.frame not in self.drop_camera_frames:
                 sensor.callback(self._image(sensor))
         return self.frame
 
-    def _sensor_event(self, vehicle: Actor, other: Actor) -> None:
+    def _sensor_event(self, vehicle: Actor, other: Actor, frame: int | None = None) -> None:
+        """A collision event of `vehicle` with `other` in `frame` (this one by default), to its collision sensors."""
+        event = SimpleNamespace(frame=self.frame if frame is None else frame, actor=vehicle, other_actor=other)
         for sensor in list(self.actors.values()):
             if sensor.type_id == "sensor.other.collision" and sensor.parent is vehicle and sensor.callback:
-                sensor.callback(SimpleNamespace(frame=self.frame, actor=vehicle, other_actor=other))
+                if self.event_delay_ticks:
+                    self._late_events.append((self.frame + self.event_delay_ticks, sensor.callback, event))
+                else:
+                    sensor.callback(event)
 
     def _image(self, camera: Actor) -> Any:
         w, h = int(camera.attributes["image_size_x"]), int(camera.attributes["image_size_y"])
@@ -336,18 +402,94 @@ class World:
 
 
 def _move(vehicle: Actor, dt: float) -> None:
+    """The ego: throttle, brake and steering on a point mass with a bicycle's turn rate."""
     t = vehicle.transform
-    if vehicle.autopilot_port is not None:
-        vehicle.speed = vehicle.cruise_mps
-    else:
-        c = vehicle.control
-        accel = c.throttle * FULL_THROTTLE_MPS2 - c.brake * FULL_BRAKE_MPS2
-        vehicle.speed = max(vehicle.speed + accel * dt, 0.0)
-        angle = math.radians(c.steer * 70.0)
-        t.rotation.yaw += math.degrees(vehicle.speed / WHEELBASE_M * math.tan(angle) * dt)
+    c = vehicle.control
+    accel = c.throttle * FULL_THROTTLE_MPS2 - c.brake * FULL_BRAKE_MPS2
+    vehicle.speed = max(vehicle.speed + accel * dt, 0.0)
+    angle = math.radians(c.steer * 70.0)
+    t.rotation.yaw += math.degrees(vehicle.speed / WHEELBASE_M * math.tan(angle) * dt)
     yaw = math.radians(t.rotation.yaw)
     t.location.x += vehicle.speed * math.cos(yaw) * dt
     t.location.y += vehicle.speed * math.sin(yaw) * dt
+
+
+def _plan_offset(frm: Any, to: Any) -> tuple[float, float]:
+    """(along, across) [m] of transform `to`'s location in transform `frm`'s axes (CARLA plan: right is +y)."""
+    yaw = math.radians(frm.rotation.yaw)
+    dx, dy = to.location.x - frm.location.x, to.location.y - frm.location.y
+    return dx * math.cos(yaw) + dy * math.sin(yaw), -dx * math.sin(yaw) + dy * math.cos(yaw)
+
+
+def _same_lane(a: Any, b: Any) -> bool:
+    return a is not None and b is not None and (a.road_id, a.lane_id) == (b.road_id, b.lane_id)
+
+
+def _lane_beside(wp: Any, side: int, driving: Any) -> Any:
+    lane = wp.get_left_lane() if side < 0 else wp.get_right_lane()
+    return lane if lane is not None and lane.lane_type == driving and lane.lane_id * wp.lane_id > 0 else None
+
+
+def _drive(world: World, vehicle: Actor, vehicles: list[Actor], dt: float) -> None:
+    """An autopilot vehicle: towards its desired speed, behind a slower leader or past it, along its lane."""
+    driving = world.types.LaneType.Driving
+    if vehicle.lane_wp is None:  # placed (or just spawned): carry on from where it is
+        vehicle.lane_wp = world.map.get_waypoint(vehicle.transform.location, project_to_road=True, lane_type=driving)
+        c = vehicle.lane_wp.transform
+        vehicle.lane_offset = _plan_offset(c, vehicle.transform)[1]
+    wp = vehicle.lane_wp
+    leader = None
+    for other in vehicles:
+        along, across = _plan_offset(vehicle.transform, other.transform)
+        if other is not vehicle and 0 < along < FOLLOW_GAP_M and abs(across) < wp.lane_width / 2 \
+                and (leader is None or along < leader[0]):
+            leader = (along, other)
+    target = vehicle.cruise_mps
+    if leader is not None and leader[1].speed < vehicle.cruise_mps - 1.0:
+        side = _free_side(world, vehicle, vehicles, driving) if vehicle.auto_lane_change else None
+        if side is not None and abs(vehicle.lane_offset) < 0.1:
+            vehicle.lane_wp = wp = _lane_beside(wp, side, driving)
+            vehicle.lane_offset -= side * wp.lane_width
+            vehicle.lane_changes += 1
+        else:
+            target = min(target, leader[1].speed)
+    step = AUTOPILOT_ACCEL_MPS2 * dt
+    vehicle.speed = min(max(target, vehicle.speed - step), vehicle.speed + step)
+    # back to the lane's centre (after a lane change, or placed off it); a car at rest does not move sideways
+    lateral = -math.copysign(min(LANE_CHANGE_MPS * dt, abs(vehicle.lane_offset)), vehicle.lane_offset)
+    lateral = lateral if vehicle.speed > 0 else 0.0
+    vehicle.lane_offset += lateral
+    distance = vehicle.speed * dt
+    if distance > 0:
+        ahead = [c for c in wp.next(distance) if c.lane_type == driving]
+        if ahead:  # where the lane branches, the branch that turns least; at a dead end it stops
+            yaw = wp.transform.rotation.yaw
+            wp = vehicle.lane_wp = max(ahead, key=lambda c: math.cos(math.radians(c.transform.rotation.yaw - yaw)))
+        else:
+            vehicle.speed = 0.0
+    c = wp.transform
+    lane_yaw = math.radians(c.rotation.yaw)
+    t = world.types
+    x = c.location.x - math.sin(lane_yaw) * vehicle.lane_offset
+    y = c.location.y + math.cos(lane_yaw) * vehicle.lane_offset
+    drift = math.degrees(math.atan2(lateral / dt, vehicle.speed)) if vehicle.speed > 0 else 0.0
+    vehicle.transform = t.Transform(t.Location(x=x, y=y, z=0.0), t.Rotation(yaw=c.rotation.yaw + drift))
+
+
+def _free_side(world: World, vehicle: Actor, vehicles: list[Actor], driving: Any) -> int | None:
+    """The side (-1 left first, then +1) whose lane is clear CHANGE_CLEAR_M ahead and behind, or None."""
+    for side in (-1, 1):
+        lane = _lane_beside(vehicle.lane_wp, side, driving)
+        if lane is None:
+            continue
+        clear = True
+        for other in vehicles:
+            along, across = _plan_offset(lane.transform, other.transform)
+            if other is not vehicle and abs(along) < CHANGE_CLEAR_M and abs(across) < lane.lane_width / 2:
+                clear = False
+        if clear:
+            return side
+    return None
 
 
 def _overlap(a: Any, b: Any) -> bool:
@@ -375,8 +517,11 @@ class TrafficManager:
     def get_port(self) -> int:
         return self.port
 
-    def vehicle_percentage_speed_difference(self, vehicle: Actor, percentage: float) -> None:
-        vehicle.cruise_mps = SPEED_LIMIT_MPS * (1 - percentage / 100)
+    def set_desired_speed(self, vehicle: Actor, speed_kmh: float) -> None:
+        vehicle.cruise_mps = speed_kmh / 3.6
+
+    def auto_lane_change(self, vehicle: Actor, enable: bool) -> None:
+        vehicle.auto_lane_change = enable
 
 
 class StandInServer:
@@ -384,9 +529,11 @@ class StandInServer:
 
     def __init__(self, types: Any = TYPES, town: str = "Town04", lanes: int = 4, lanes_back: int = 2,
                  lane_width: float = 3.5, road_yaw_deg: float = 0.0, origin: tuple[float, float] = (0.0, 0.0),
-                 version: str = "0.9.16") -> None:
+                 version: str = "0.9.16", opendrive: Any = None) -> None:
+        """opendrive: a real carla.Map to use instead of the toy road (then `types` must be the carla module)."""
         self.types = types
         self.road = Road(types, lanes, lanes_back, lane_width, road_yaw_deg, origin)
+        self.opendrive = opendrive
         self.ids = itertools.count(100)
         self.world = World(self, town)
         self.traffic_managers: dict[int, TrafficManager] = {}
@@ -400,6 +547,11 @@ class StandInServer:
 
     def client(self) -> Client:
         return Client(self)
+
+    def make_map(self, town: str) -> Any:
+        if self.opendrive is not None:
+            return RealMap(self.types, self.opendrive)
+        return Map(f"Carla/Maps/{town}", self.road)
 
 
 class Client:

@@ -198,15 +198,15 @@ SERVER_API = {
               "tick"],
     "WorldSettings": ["synchronous_mode", "fixed_delta_seconds"],
     "Map": ["name", "get_spawn_points", "get_waypoint"],
-    "Waypoint": ["transform", "lane_id", "lane_type", "lane_width", "is_junction", "get_left_lane", "get_right_lane",
-                 "next", "previous"],
+    "Waypoint": ["transform", "road_id", "lane_id", "lane_type", "lane_width", "is_junction", "get_left_lane",
+                 "get_right_lane", "next", "previous"],
     "BlueprintLibrary": ["find", "filter"],
     "ActorBlueprint": ["id", "has_attribute", "get_attribute", "set_attribute"],
     "Vehicle": ["id", "bounding_box", "get_transform", "get_velocity", "set_target_velocity", "destroy",
                 "apply_control", "set_autopilot", "get_physics_control"],
     "Sensor": ["id", "listen", "stop", "destroy"],
-    "TrafficManager": ["set_synchronous_mode", "set_random_device_seed", "get_port",
-                       "vehicle_percentage_speed_difference"],
+    "TrafficManager": ["set_synchronous_mode", "set_random_device_seed", "get_port", "set_desired_speed",
+                       "auto_lane_change"],
 }
 
 
@@ -353,12 +353,11 @@ def test_lane_index_offset_and_objects_in_the_road_frame(road_yaw):
     assert state.heading == pytest.approx(math.radians(5.0))
     assert state.on_road and not state.crashed
     objects = {o.id: o for o in sim.objects_gt(sim.header("ego")).objects}
-    ahead, opposite = objects[1], objects[2]
+    ahead = objects[1]
     assert (ahead.x, ahead.y, ahead.lane_index) == pytest.approx((30.0, 3.5 - 0.2 - 0.7, 3))
     assert ahead.world_y == pytest.approx(3 * 3.5 - 0.2) and ahead.world_x == pytest.approx(state.x + 30.0)
     assert ahead.in_view and ahead.heading == pytest.approx(0.0, abs=1e-9)
-    assert opposite.lane_index == -1 and opposite.x == pytest.approx(-20.0)
-    assert opposite.heading == pytest.approx(-math.pi)  # running the other way
+    assert 2 not in objects  # on the other carriageway, running the other way: left out
     sim.close()
 
 
