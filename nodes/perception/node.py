@@ -1,7 +1,8 @@
 """Perception node: camera frame -> detector -> tracker -> /perception/objects (ego frame).
 
 mode "cnn" runs the shipped CNN on /sim/camera and tracks its detections; mode "gt" passes /sim/objects_gt
-through, restricted to the camera's field of view, for ablations. torch is imported only in cnn mode.
+through, restricted to the camera's field of view, for ablations. torch is imported only in cnn mode with
+backend torch; the ONNX backends run on onnxruntime.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import math
 from typing import ClassVar
 
 from msgs import EgoState, Image, Message, Object, ObjectArray
+from nodes.deploy import EXPORT_COMMANDS, check_backend, exported_path
 from nodes.perception.tracker import (
     T_HEAD,
     T_ID,
@@ -31,7 +33,8 @@ class PerceptionParams(Params, kw_only=True, forbid_unknown_fields=True):
     mode: str = "cnn"  # "cnn": detect and track vehicles on /sim/camera; "gt": pass /sim/objects_gt through
     model: str = "perception.pt"  # detector weights: a file under models/, or a path
     score_threshold: float = 0.0  # [-] least detection score kept; 0 uses the one stored with the weights
-    threads: int = 1  # torch threads for the detector
+    threads: int = 1  # CPU threads for the detector
+    backend: str = "torch"  # the detector's runtime: torch | onnx | onnx_int8 (nodes/deploy.py; README, Deployment)
     confirm_hits: int = 2  # detections before a track is published
     max_misses: int = 3  # frames a track survives without a detection
     gate_m: float = 2.5  # [m] largest distance between a track's prediction and its detection
@@ -53,6 +56,14 @@ class PerceptionNode(Node):
             raise ValueError(f"perception: mode must be 'cnn' or 'gt', got {params.mode!r}")
         if params.threads < 1:
             raise ValueError(f"perception: threads must be >= 1, got {params.threads}")
+        check_backend(params.backend, "perception")
+        if params.mode == "cnn" and params.backend != "torch":
+            from nodes.perception.backends import resolve_weights
+
+            path = exported_path(resolve_weights(params.model), params.backend)
+            if not path.is_file():
+                raise ValueError(f"perception: backend {params.backend} needs {path}: make it with "
+                                 f"`{EXPORT_COMMANDS['perception']}`, or use backend: torch")
 
     @classmethod
     def input_ports(cls, params: Params) -> dict[str, str]:
@@ -69,12 +80,10 @@ class PerceptionNode(Node):
                                              max_misses=params.max_misses))
         self._counts = {"frames": 0, "detections": 0, "published_objects": 0}
         if params.mode == "cnn":
-            import torch
+            from nodes.perception.backends import make_detector
 
-            from nodes.perception.detector import Detector
-
-            torch.set_num_threads(params.threads)
-            self.detector = Detector(params.model, params.score_threshold or None, self.view)
+            self.detector = make_detector(params.model, params.backend, params.score_threshold or None, self.view,
+                                          params.threads)
 
     def reset(self, episode: int) -> None:
         self.tracker.reset()

@@ -6,6 +6,8 @@ from typing import ClassVar
 
 from msgs import EgoState, Message, ObjectArray, Plan
 from msgs.registry import CONTROL_RATE_HZ
+from nodes.deploy import EXPORT_COMMANDS, check_backend, exported_path
+from nodes.planning.backends import OnnxPolicy, make_policy
 from nodes.planning.observation import ObservationConfig, build_observation
 from nodes.planning.policy import DEFAULT_MODEL, DQNPolicy, IdlePolicy, resolve_model_path
 from nodes.runtime.node import Node, Outputs, Params, tick_header
@@ -14,6 +16,7 @@ from nodes.runtime.node import Node, Outputs, Params, tick_header
 class PlanningParams(Params, kw_only=True, forbid_unknown_fields=True):
     policy: str = "dqn"  # "dqn": the trained model; "idle": always IDLE (no torch)
     model_path: str = DEFAULT_MODEL  # SB3 DQN zip; relative paths also resolve from the repository root
+    backend: str = "torch"  # the DQN's runtime: torch | onnx | onnx_int8 (nodes/deploy.py; README, Deployment)
     plan_rate_hz: float = 1.0  # [Hz] how often a new meta-action is chosen
     control_rate_hz: float = CONTROL_RATE_HZ  # [Hz] tick rate of the inputs
     see_behind: bool = ObservationConfig.see_behind  # Kinematics models: observe vehicles behind (as trained)
@@ -34,6 +37,13 @@ class PlanningNode(Node):
         if params.policy == "dqn" and not resolve_model_path(params.model_path).is_file():
             raise ValueError(f"model_path: no planner model at {params.model_path!r} (models/README.md says how to "
                              "train one: drivestack train planner)")
+        check_backend(params.backend, "planning")
+        if params.policy == "dqn" and params.backend != "torch":
+            path = exported_path(resolve_model_path(params.model_path), params.backend)
+            if not path.is_file():
+                raise ValueError(f"planning: backend {params.backend} needs {path}: make it with "
+                                 f"`{EXPORT_COMMANDS['planner']}` (it writes an int8 file only if its actions "
+                                 "agree with torch's), or use backend: torch")
         if not _replan_period(params):
             raise ValueError(f"planning: control_rate_hz / plan_rate_hz must be a whole number >= 1, got "
                              f"{params.control_rate_hz} / {params.plan_rate_hz}")
@@ -42,7 +52,7 @@ class PlanningNode(Node):
         super().__init__(params)
         self.period = _replan_period(params)  # [ticks] between replans
         if params.policy == "dqn":
-            self.policy: DQNPolicy | IdlePolicy = DQNPolicy(params.model_path)
+            self.policy: DQNPolicy | OnnxPolicy | IdlePolicy = make_policy(params.model_path, params.backend)
         elif params.policy == "idle":
             self.policy = IdlePolicy()
         else:
