@@ -1,117 +1,23 @@
-"""`drivestack <command>`: topic tools, training, benchmarks (and, as they land, evaluate/replay/record)."""
+"""`drivestack <command>`: tools on a running stack, recordings, evaluation, training and benchmarks.
+
+Every sub-tool gets its own arguments untouched (`drivestack train planner --help` is the trainer's help), output
+into a closed pipe ends quietly (`drivestack topic list | head`), and `drivestack --version` says which one runs.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import sys
-import time
-from collections import deque
 from pathlib import Path
-from typing import Any
 
-import msgspec
-import zmq
+from nodes.cli_stack import add_parsers as add_stack_parsers
 
-from msgs import DecodeError, Image, decode
-from nodes.runtime.bus import RuntimeDirError, ipc_root
-
-# subcommands whose module has main(argv)
-TOOLS = {"golden": "nodes.recorder.golden", "evaluate": "sim.evaluate", "video": "nodes.viewer.video"}
+# subcommands whose module has main(argv): everything after the command's name goes to it
+TOOLS = {"golden": "nodes.recorder.golden", "evaluate": "sim.evaluate", "video": "nodes.viewer.video",
+         "info": "nodes.cli_info"}
 TRAINERS = {"perception": "nodes.perception.train", "planner": "nodes.planning.train"}
-
-
-def _graph(run: str | None) -> dict[str, Any]:
-    try:
-        base = Path(run) if run else Path(ipc_root()) / "latest"
-    except RuntimeDirError as exc:
-        raise SystemExit(f"drivestack: {exc}") from None
-    path = base / "graph.json" if base.is_dir() else base
-    if not path.is_file():
-        raise SystemExit(f"drivestack: no running stack found at {base} (start one with `launch FILE.yaml`, "
-                         "or pass --run NAMESPACE_DIR from its runs/<stamp>/launch.json)")
-    return json.loads(path.read_text())
-
-
-def _alive(graph: dict[str, Any]) -> bool:
-    try:
-        os.kill(int(graph["pid"]), 0)
-        return True
-    except (OSError, KeyError, ValueError):
-        return False
-
-
-def topic_list(args: argparse.Namespace) -> int:
-    graph = _graph(args.run)
-    if not _alive(graph):
-        print(f"(the stack of {graph.get('launch_file')} is no longer running)")
-    subs: dict[str, list[str]] = {}
-    for name, node in graph["nodes"].items():
-        for topic in node["inputs"].values():
-            subs.setdefault(topic, []).append(name)
-    for topic in sorted(graph["endpoints"]):
-        pubs = ", ".join(sorted(graph["endpoints"][topic]))
-        print(f"{topic:<22} {graph['types'][topic]:<15} pub: {pubs:<30} sub: {', '.join(subs.get(topic, []))}")
-    return 0
-
-
-def _subscribe(graph: dict[str, Any], topic: str) -> tuple[zmq.Context, zmq.Socket]:
-    if topic not in graph["endpoints"]:
-        raise SystemExit(f"drivestack: no node publishes {topic}; topics: {', '.join(sorted(graph['endpoints']))}")
-    ctx = zmq.Context()
-    sock = ctx.socket(zmq.SUB)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.setsockopt(zmq.SUBSCRIBE, b"")  # the whole endpoint (one topic): never counted at a start-up barrier
-    for endpoint in graph["endpoints"][topic].values():
-        sock.connect(endpoint)
-    return ctx, sock
-
-
-def _printable(msg: Any) -> Any:
-    data = msgspec.to_builtins(msgspec.structs.replace(msg, data=b"") if isinstance(msg, Image) else msg)
-    if isinstance(msg, Image):
-        data["data"] = f"<{len(msg.data)} bytes>"
-    return data
-
-
-def topic_echo(args: argparse.Namespace) -> int:
-    graph = _graph(args.run)
-    _ctx, sock = _subscribe(graph, args.topic)
-    shown = 0
-    deadline = time.monotonic() + args.timeout if args.timeout else None
-    while args.count <= 0 or shown < args.count:
-        if deadline and time.monotonic() > deadline:
-            break
-        if not sock.poll(200):
-            continue
-        frames = sock.recv_multipart()
-        try:
-            _, msg = decode(frames)
-        except DecodeError as exc:
-            print(f"# rejected: {exc}", file=sys.stderr)
-            continue
-        print(json.dumps(_printable(msg)), flush=True)
-        shown += 1
-    return 0 if shown else 1
-
-
-def topic_hz(args: argparse.Namespace) -> int:
-    graph = _graph(args.run)
-    _ctx, sock = _subscribe(graph, args.topic)
-    stamps: deque[float] = deque(maxlen=args.window)
-    end = time.monotonic() + args.duration
-    next_print = time.monotonic() + 1.0
-    while time.monotonic() < end:
-        if sock.poll(100):
-            sock.recv_multipart()
-            stamps.append(time.monotonic())
-        if time.monotonic() >= next_print and len(stamps) > 1:
-            rate = (len(stamps) - 1) / (stamps[-1] - stamps[0])
-            print(f"{args.topic}: {rate:.1f} Hz over {len(stamps)} messages", flush=True)
-            next_print += 1.0
-    return 0 if len(stamps) > 1 else 1
 
 
 def replay(args: argparse.Namespace) -> int:
@@ -131,48 +37,59 @@ def replay(args: argparse.Namespace) -> int:
     return Supervisor(plan).run()
 
 
-def tool(args: argparse.Namespace, rest: list[str]) -> int:
-    return int(importlib.import_module(TOOLS[args.command]).main(rest) or 0)
+def tool(command: str, rest: list[str]) -> int:
+    return int(importlib.import_module(TOOLS[command]).main(rest) or 0)
 
 
-def train(args: argparse.Namespace, rest: list[str]) -> int:
-    module = importlib.import_module(TRAINERS[args.what])
-    return int(module.main(rest) or 0)
+def train(what: str, rest: list[str]) -> int:
+    sys.argv = [f"drivestack train {what}", *rest]
+    return int(importlib.import_module(TRAINERS[what]).main(rest) or 0)
 
 
-def bench(args: argparse.Namespace, rest: list[str]) -> int:
-    path = Path(__file__).resolve().parents[1] / "bench" / f"{args.name}.py"
+def bench_dir() -> Path | None:
+    """bench/ of a source checkout, else the copy installed with the package; None if neither is there."""
+    for path in (Path(__file__).resolve().parents[1] / "bench", Path(__file__).resolve().parent / "_bench"):
+        if path.is_dir() and any(path.glob("*.py")):
+            return path
+    return None
+
+
+def bench_names() -> list[str]:
+    folder = bench_dir()
+    return sorted(p.stem for p in folder.glob("*.py") if not p.stem.startswith("_")) if folder else []
+
+
+def bench(name: str, rest: list[str]) -> int:
+    folder = bench_dir()
+    path = folder / f"{name}.py" if folder else Path(name)
     if not path.is_file():
-        names = sorted(p.stem for p in path.parent.glob("*.py"))
-        raise SystemExit(f"drivestack: no benchmark {args.name!r}; available: {', '.join(names)}")
-    sys.argv = [str(path), *rest]
+        from nodes.runtime.launchfile import did_you_mean
+
+        raise SystemExit(f"drivestack: no benchmark {name!r}{did_you_mean(name, bench_names())}; "
+                         f"available: {', '.join(bench_names()) or 'none (bench/ is missing)'}")
+    sys.argv = [f"drivestack bench {name}", *rest]
     import runpy
 
     runpy.run_path(str(path), run_name="__main__")
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="drivestack", description="Tools for a drivestack run.")
-    sub = parser.add_subparsers(dest="command", required=True)
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
 
-    topic = sub.add_parser("topic", help="inspect the topics of a running stack").add_subparsers(
-        dest="topic_command", required=True)
-    p = topic.add_parser("list", help="topics, their types, publishers and subscribers")
-    p.add_argument("--run", help="namespace dir or graph.json of a stack (default: the latest launched)")
-    p.set_defaults(func=topic_list)
-    p = topic.add_parser("echo", help="print a topic's messages as JSON lines")
-    p.add_argument("topic")
-    p.add_argument("-n", "--count", type=int, default=0, help="stop after N messages (0: never)")
-    p.add_argument("--timeout", type=float, default=0.0, help="[s] stop after this long (0: never)")
-    p.add_argument("--run", help="namespace dir or graph.json of a stack (default: the latest launched)")
-    p.set_defaults(func=topic_echo)
-    p = topic.add_parser("hz", help="measure a topic's rate")
-    p.add_argument("topic")
-    p.add_argument("--window", type=int, default=100, help="messages in the rate window")
-    p.add_argument("--duration", type=float, default=5.0, help="[s] how long to measure")
-    p.add_argument("--run", help="namespace dir or graph.json of a stack (default: the latest launched)")
-    p.set_defaults(func=topic_hz)
+    try:
+        return f"drivestack {dist_version('drivestack')} ({Path(__file__).resolve().parents[1]})"
+    except PackageNotFoundError:
+        return f"drivestack (not installed; source at {Path(__file__).resolve().parents[1]})"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="drivestack", description="Tools for a drivestack run. "
+                                     "`drivestack COMMAND --help` for a command's own options.")
+    parser.add_argument("--version", action="version", version=version())
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_stack_parsers(sub)
 
     p = sub.add_parser("replay", help="play a recording back onto the bus (like `ros2 bag play`)",
                        description="Republish a recording's messages with their recorded bytes. Nodes run on "
@@ -188,32 +105,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record", action="store_true", help="record what is played to runs/<stamp>/recording.mcap")
     p.set_defaults(func=replay)
 
-    p = sub.add_parser("evaluate", help="drive seeded episodes with launch files and report closed-loop metrics",
-                       add_help=False)
-    p.set_defaults(func=tool, passthrough=True)
-    p = sub.add_parser("video", help="draw a recording's episodes (boxes, plan, mode, speed) into an mp4",
-                       add_help=False)
-    p.set_defaults(func=tool, passthrough=True)
-    p = sub.add_parser("golden", help="per-node golden replays: check, or --refresh the reference recording",
-                       add_help=False)
-    p.set_defaults(func=tool, passthrough=True)
-
-    p = sub.add_parser("train", help="train a model (arguments after the name go to its trainer; try --help)")
+    # These take their arguments untouched (see main); the parsers here only list them in the help.
+    sub.add_parser("info", help="what a recording holds: duration, episodes, topics, counts (like ros2 bag info)")
+    sub.add_parser("evaluate", help="drive seeded episodes with launch files and report closed-loop metrics")
+    sub.add_parser("video", help="draw a recording's episodes (boxes, plan, mode, speed) into an mp4")
+    sub.add_parser("golden", help="per-node golden replays: check, or --refresh the reference recording")
+    p = sub.add_parser("train", help="train a model: drivestack train NAME [its args] (NAME --help: its options)")
     p.add_argument("what", choices=sorted(TRAINERS))
-    p.set_defaults(func=train, passthrough=True)
-    p = sub.add_parser("bench", help="run a benchmark from bench/ (arguments go to it; try --help)")
-    p.add_argument("name", help="benchmark name, e.g. transport")
-    p.set_defaults(func=bench, passthrough=True)
+    p = sub.add_parser("bench", help="run a benchmark: drivestack bench NAME [its args] (NAME --help: its options)",
+                       epilog="benchmarks: " + (", ".join(bench_names()) or "none (bench/ is missing)"))
+    p.add_argument("name", help="benchmark name")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _dispatch(argv)
+    except BrokenPipeError:  # the reader went away (`drivestack topic list | head`): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit must not fail again
+        return 0
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(argv: list[str]) -> int:
     parser = build_parser()
-    args, rest = parser.parse_known_args(argv)
-    if getattr(args, "passthrough", False):
-        return args.func(args, rest)
-    if rest:
-        parser.error(f"unrecognised arguments: {' '.join(rest)}")
+    command = argv[0] if argv else ""
+    # the rest of the line belongs to the tool, --help included
+    if command in TOOLS:
+        return tool(command, argv[1:])
+    if command in ("train", "bench") and len(argv) > 1 and not argv[1].startswith("-"):
+        if command == "train":
+            parser.parse_args(argv[:2])  # an unknown trainer: the usual error with the choices
+            return train(argv[1], argv[2:])
+        return bench(argv[1], argv[2:])
+    args = parser.parse_args(argv)
     return args.func(args)
 
 

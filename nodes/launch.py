@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         "supervise them, and stop them all on Ctrl-C. Files are looked up as given, then in the "
         "package's launch/ folder (e.g. `launch full_stack.yaml episodes:=5 perception:=gt`).",
     )
+    from nodes.cli import version
+
+    parser.add_argument("--version", action="version", version=version())
     parser.add_argument("file", help="launch file (YAML)")
     parser.add_argument("overrides", nargs="*", metavar="name:=value", help="override a launch arg")
     parser.add_argument("--show-args", action="store_true", help="list the file's args and exit")

@@ -20,11 +20,12 @@ import msgspec
 import zmq
 
 from msgs import DrivingTarget, EgoState, EpisodeEvent, Plan
-from msgs.codec import DecodeError, decode
-from nodes.runtime.bus import RuntimeDirError, ipc_endpoint, ipc_root
+from msgs.codec import MAX_BODY_BYTES, DecodeError, decode
+from nodes.runtime.bus import LOCKSTEP_HWM, RuntimeDirError, ipc_endpoint, ipc_root
 from nodes.runtime.launchfile import LaunchError, LaunchPlan, PlannedNode, namespace_id
 from nodes.runtime.node import is_per_tick
 from nodes.runtime.runner import unblock_stop_signals
+from nodes.runtime.security import BusSecurity, KeyFileError, default_key_path, load_keys
 from nodes.runtime.spec import InputSpec, NodeSpec, OutputSpec
 from nodes.viewer.status import status_line
 from sim.summary import HEADER, SummaryBook
@@ -80,7 +81,7 @@ def check_endpoints_free(plan: LaunchPlan, graph: Graph, only: list[str]) -> Non
 
 
 def build_specs(plan: LaunchPlan, namespace_dir: str, run_dir: Path,
-                extra_subscribers: dict[str, int]) -> tuple[dict[str, NodeSpec], Graph]:
+                extra_subscribers: dict[str, int], bus_key: str = "") -> tuple[dict[str, NodeSpec], Graph]:
     graph = Graph(namespace_dir)
     index = 0
     for n in plan.nodes:
@@ -115,7 +116,7 @@ def build_specs(plan: LaunchPlan, namespace_dir: str, run_dir: Path,
         specs[n.name] = NodeSpec(
             name=n.name, module=n.module, params=n.raw_params, mode=plan.mode, inputs=inputs, outputs=outputs,
             diagnostics=diag, control=f"ipc://{namespace_dir}/control", stall_timeout_s=plan.stall_timeout_s,
-            run_dir=str(run_dir),
+            run_dir=str(run_dir), bus_key=bus_key,
         )
     return specs, graph
 
@@ -181,11 +182,17 @@ class Child:
 
     def _pump(self, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdout is not None
+        log = _open_log(self.run_dir, self.name)  # runs/<stamp>/logs/<node>.log, appended to on a respawn
         for raw in proc.stdout:
             line = raw.decode(errors="replace").rstrip()
             self.last_lines.append(line)
             prefix = f"{self.colour}[{self.name}]\033[0m" if self.colour else f"[{self.name}]"
             self.console.line(f"{prefix} {line}")
+            if log is not None:
+                log.write(line + "\n")
+                log.flush()
+        if log is not None:
+            log.close()
 
     @property
     def pid(self) -> int | None:
@@ -204,6 +211,15 @@ class Child:
     def wait_output(self) -> None:
         if self.reader is not None:
             self.reader.join(timeout=1.0)
+
+
+def _open_log(run_dir: Path, name: str) -> TextIO | None:
+    """A node's log file; None (the console still has every line) when the run directory is not writable."""
+    try:
+        (run_dir / "logs").mkdir(exist_ok=True)
+        return open(run_dir / "logs" / f"{name}.log", "a", encoding="utf-8")  # noqa: SIM115 - closed by _pump
+    except OSError:
+        return None
 
 
 COLOURS = ["\033[36m", "\033[32m", "\033[33m", "\033[35m", "\033[34m", "\033[31m", "\033[96m", "\033[92m"]
@@ -242,12 +258,20 @@ class Supervisor:
         counted = {t: 1 for t in self.watch if any(p in local for p in plan.publishers(t))}
         _, graph = build_specs(plan, self.namespace_dir, Path("."), {})
         check_endpoints_free(plan, graph, self.only)  # before anything is created or started
+        self.security: BusSecurity | None = None
+        key_path = ""
+        if plan.base_port:  # tcp endpoints: CURVE with the user's key, shared by every launch of the stack
+            key_path = str(default_key_path())
+            try:
+                self.security = BusSecurity(*load_keys(Path(key_path), create=True))
+            except KeyFileError as exc:
+                raise LaunchError(plan.file, str(exc), fieldname="base_port") from None
         try:
             self.run_dir = run_dir or make_run_dir()
         except OSError as exc:
             raise LaunchError(plan.file, f"cannot create the run's output directory under {Path.cwd()}: "
                               f"{exc.strerror}; start it from a directory you can write to") from None
-        specs, self.graph = build_specs(plan, self.namespace_dir, self.run_dir, counted)
+        specs, self.graph = build_specs(plan, self.namespace_dir, self.run_dir, counted, key_path)
         specs = {name: spec for name, spec in specs.items() if name in self.only}
         self.owns_sim = bool(counted)
         os.makedirs(self.namespace_dir, mode=0o700)
@@ -261,6 +285,7 @@ class Supervisor:
             if planned.node_cls.keeps_record and record:
                 self.records[name] = Path(record)
         self.interrupts = 0
+        self.started = False  # every node was ready and the run began
         for i, (name, spec) in enumerate(specs.items()):
             path = Path(self.namespace_dir) / f"{name}.json"
             path.write_bytes(msgspec.json.encode(spec))
@@ -293,9 +318,13 @@ class Supervisor:
         control = ctx.socket(zmq.ROUTER)
         control.setsockopt(zmq.LINGER, 0)
         control.bind(f"ipc://{self.namespace_dir}/control")
+        control.setsockopt(zmq.MAXMSGSIZE, 1024)
         watch = ctx.socket(zmq.SUB)
-        watch.setsockopt(zmq.RCVHWM, 0)
+        watch.setsockopt(zmq.RCVHWM, LOCKSTEP_HWM)
+        watch.setsockopt(zmq.MAXMSGSIZE, MAX_BODY_BYTES)  # ego and episode events only (no images)
         watch.setsockopt(zmq.LINGER, 0)
+        if self.security is not None:
+            self.security.connect_as_client(watch)
         # Counted subscriptions name their topic; observers that the barrier must not count (the status line's
         # topics, the end of a run started elsewhere) subscribe to the empty prefix, which each single-topic
         # endpoint delivers in full but a publisher does not take for one of its expected subscribers.
@@ -360,7 +389,7 @@ class Supervisor:
                 self._show_status()
             if not all_ready:
                 if all(c.ready for c in self.children.values()):
-                    all_ready = True
+                    all_ready = self.started = True
                     for child in self.children.values():
                         control.send_multipart([child.identity, b"go"])
                     self.say(f"all nodes ready in {time.monotonic() - started:.1f} s")
@@ -481,8 +510,9 @@ class Supervisor:
             rc = self.children[name].poll()
             how = f"was killed by signal {-rc}" if rc is not None and rc < 0 else f"exited {rc}"
             if not path.is_file():
-                self.say(f"error: no recording: node '{name}' {how} before it wrote {path}")
-                code = 1
+                if self.started:  # else the run never began: there was nothing to record
+                    self.say(f"error: no recording: node '{name}' {how} before it wrote {path}")
+                    code = 1
                 continue
             try:
                 state = seal(path, f"node '{name}' {how}")
