@@ -26,6 +26,8 @@ from __future__ import annotations
 import math
 import types
 from bisect import bisect_left, bisect_right
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -146,15 +148,21 @@ class FastRoad(Road):
 
     def act(self) -> None:
         """Decide the actions of each entity on the road (stock), with the lanes sorted once for the lot."""
-        self._lane_xs = self._sorted_lanes()
         g = self.network.geometry
         idm = IDMActs(g.start_x_by_lane) if g.ok and stock_methods_unchanged() else None
-        try:
+        with self.frozen():
             for vehicle in self.vehicles:
                 if idm is not None and idm.applies_to(vehicle):
                     idm.act(vehicle)
                 else:
                     vehicle.act()
+
+    @contextmanager
+    def frozen(self) -> Iterator[None]:
+        """Within: no vehicle moves, so `neighbour_vehicles` searches lanes sorted once on entry."""
+        self._lane_xs = self._sorted_lanes()
+        try:
+            yield
         finally:
             self._lane_xs, self._lane_vehicles = None, []
 
