@@ -54,6 +54,8 @@ class Args:
     train_vehicles: int = arg(20, "other vehicles in training (highway-fast-v0 world, 4 lanes)")
     eval_vehicles: int = arg(50, "other vehicles in evaluation (highway-v0 world, 4 lanes)")
     episode_seconds: float = arg(40.0, "episode time limit [s], training and evaluation")
+    road: str = arg("fast", "'fast' (sim/fast_road.py: highway-env's trajectories bit for bit, faster) or 'stock' "
+                    "(highway-env's Road), training and evaluation")
     overrides: bool = arg(False, "decision's safety overrides on during training")
     interventions_share: float = arg(1.0, "with --overrides: the share of training episodes with decision's "
                                      "interventions on (refused/aborted lane changes, emergency brake); the rest "
@@ -101,6 +103,8 @@ def parse_args(argv: Sequence[str] | None) -> Args:
     ns["net_arch"] = tuple(ns["net_arch"])
     if ns["observation"] not in KINDS:
         parser.error(f"--observation must be one of {', '.join(KINDS)}, got {ns['observation']!r}")
+    if ns["road"] not in ("fast", "stock"):
+        parser.error(f"--road must be 'fast' or 'stock', got {ns['road']!r}")
     if ns["ship"] not in ("best", "final"):
         parser.error(f"--ship must be 'best' or 'final', got {ns['ship']!r}")
     most = SELECTION_SEED_BASE - VALIDATION_SEED_BASE  # beyond: the model-selection episodes (seeds.py)
@@ -127,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     train_sim, eval_sim = training_sim(), evaluation_sim()
     train_sim.vehicles_count, eval_sim.vehicles_count = args.train_vehicles, args.eval_vehicles
     train_sim.duration = eval_sim.duration = args.episode_seconds
+    train_sim.road = eval_sim.road = args.road
     train_sim.right_lane_reward = eval_sim.right_lane_reward = args.right_lane_reward
     train_sim.high_speed_reward = eval_sim.high_speed_reward = args.high_speed_reward
     observation = ObservationConfig(kind=args.observation)
