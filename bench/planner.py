@@ -53,6 +53,7 @@ from nodes.planning.env import PlannerEnv, PlannerEnvConfig, evaluation_sim  # n
 from nodes.planning.observation import ObservationConfig  # noqa: E402
 from nodes.planning.policy import DEFAULT_MODEL, DQNPolicy  # noqa: E402
 from nodes.planning.seeds import BENCH_SEED_BASE, SELECTION_SEED_BASE  # noqa: E402
+from sim.highway import use_road  # noqa: E402
 
 TRAINED_OFF_MODEL = str(Path(__file__).resolve().parents[1] / "models" / "planner_dqn_off.zip")
 DURATION = 40.0  # [s] highway-v0's episode
@@ -71,7 +72,7 @@ class Episode:
 
 def run_reference(seed: int, act: Callable[[np.ndarray], int] | None) -> Episode:
     """One highway-v0 episode at highway-env's defaults; `act` None: the IDM/MOBIL ego drives itself."""
-    env = gym.make("highway-v0", config=reference_env_config(duration=DURATION))
+    env = use_road(gym.make("highway-v0", config=reference_env_config(duration=DURATION)))
     obs, _ = env.reset(seed=seed)
     if act is None:
         make_idm_ego(env)

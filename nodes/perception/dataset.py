@@ -65,7 +65,9 @@ def make_env(vehicles_count: int = DEFAULT_COUNT, density: float = DEFAULT_DENSI
     import gymnasium as gym
     import highway_env  # noqa: F401  (registers the envs)
 
-    return gym.make("highway-v0", render_mode="rgb_array", config=env_config(vehicles_count, density, view))
+    from sim.highway import use_road  # the fast road: highway-env's trajectories, bit for bit
+
+    return use_road(gym.make("highway-v0", render_mode="rgb_array", config=env_config(vehicles_count, density, view)))
 
 
 def ego_row(vehicle) -> np.ndarray:
