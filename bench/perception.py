@@ -57,6 +57,15 @@ def passes(key: str, value: float) -> str:
     return f"{op} {bound:g}  {'ok' if ok else 'MISSED'}"
 
 
+def bench_scenarios(k: int, density: float, seqs: int, steps: int) -> list:
+    """The benchmark's driven sequences for its k-th density: seeds never used in training (also used by
+    bench/deploy.py)."""
+    from nodes.perception import dataset as ds
+
+    seeds = range(ds.BENCH_SEEDS[0] + 1000 * k, ds.BENCH_SEEDS[0] + 1000 * k + seqs)
+    return [ds.Scenario(s, ds.DEFAULT_COUNT, density, steps, 1) for s in seeds]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     import torch
@@ -71,8 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     det_times, trk_times = [], []
     rows: list[tuple[str, str, float]] = []
     for k, density in enumerate(args.densities):
-        seeds = range(ds.BENCH_SEEDS[0] + 1000 * k, ds.BENCH_SEEDS[0] + 1000 * k + args.seqs)
-        scs = [ds.Scenario(s, ds.DEFAULT_COUNT, density, args.steps, 1) for s in seeds]
+        scs = bench_scenarios(k, density, args.seqs, args.steps)
         t0 = time.time()
         data = ds.build(scs, progress=sys.stderr.isatty())
         render_s = time.time() - t0
