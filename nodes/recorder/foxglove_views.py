@@ -8,6 +8,8 @@ as they are (MessagePack, our JSON Schemas) for lossless replay.
   /foxglove/perception/objects  foxglove.SceneUpdate, frame `ego`    from /perception/objects (track ids)
   /foxglove/sim/ego             foxglove.Odometry, frame `world`     from /sim/ego
   /foxglove/tf                  foxglove.FrameTransform world->ego   from /sim/ego
+and JSON views of the ego, plan, target, command and episode events (nodes/viewer/foxglove_topics.py lists
+every channel; the live Foxglove node serves the same names).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from msgs import EgoState, Image, Message, ObjectArray
+from nodes.viewer.foxglove_topics import json_view
 
 PREFIX = "/foxglove"
 ENCODING = "protobuf"
@@ -51,4 +54,6 @@ class FoxgloveViews:
             views.append((topic, fm.ground_truth_scene(msg, self.ego)))
         elif isinstance(msg, ObjectArray) and topic == "/perception/objects":
             views.append((topic, fm.objects_scene(msg, "perception", fm.DET_RGBA, labels=True)))
-        return [(PREFIX + name, self._schema(view), view.encode()) for name, view in views]
+        out = [(PREFIX + name, self._schema(view), view.encode()) for name, view in views]
+        as_json = json_view(topic, msg)  # plan, target, mode, reason, command, episodes, ego: for plots
+        return out + [as_json] if as_json else out

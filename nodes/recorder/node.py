@@ -9,9 +9,10 @@ from typing import ClassVar
 
 from msgs import Message
 from msgs.registry import TOPICS
-from nodes.recorder.foxglove_views import ENCODING, FoxgloveViews
+from nodes.recorder.foxglove_views import FoxgloveViews
 from nodes.recorder.mcap_io import RecordingWriter
 from nodes.runtime.node import Node, Outputs, Params
+from nodes.viewer.foxglove_topics import message_encoding
 
 
 class RecorderParams(Params, kw_only=True, forbid_unknown_fields=True):
@@ -85,7 +86,7 @@ class RecorderNode(Node):
                     print(f"recorder: no Foxglove view of {port}: {type(exc).__name__}: {exc}", flush=True)
                 return
             for topic, schema, data in views:
-                self.writer.write_foreign(topic, schema, ENCODING, data, now)
+                self.writer.write_foreign(topic, schema, message_encoding(schema), data, now)
 
     def step(self, inputs: dict[str, Message | None]) -> Outputs:
         return []

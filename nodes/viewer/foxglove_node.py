@@ -1,13 +1,12 @@
 """Live view in Foxglove: a Foxglove WebSocket server (foxglove-sdk) on loopback, fed from the bus.
 
-Channels (Foxglove schema in brackets):
-  /sim/camera          [foxglove.RawImage rgb8, or CompressedImage with camera: jpeg|png]
-  /viewer/annotated    [foxglove.CompressedImage] the viewer's drawing (boxes, plan, mode, speeds), JPEG
-  /sim/objects_gt      [foxglove.SceneUpdate] ground-truth boxes and the ego's box, frame `ego`
-  /perception/objects  [foxglove.SceneUpdate] tracked boxes with their ids, frame `ego`
-  /sim/ego             [foxglove.Odometry] ego pose and velocity in `world`
-  /tf                  [foxglove.FrameTransform] world -> ego
-  /sim/ego/state, /planning/plan, /decision/target   [JSON, with our JSON Schemas] for Plot and Raw panels
+Channels: the recording's Foxglove views, with the same names (nodes/viewer/foxglove_topics.py), so a layout
+made on the live view opens a recording too (docs/foxglove_layout.json), plus the live-only drawing:
+  /foxglove/sim/camera       [foxglove.RawImage rgb8, or CompressedImage with camera: jpeg|png]
+  /foxglove/viewer/annotated [foxglove.CompressedImage] the viewer's drawing (boxes, plan, mode, speeds), JPEG
+  /foxglove/sim/objects_gt, /foxglove/perception/objects [SceneUpdate], /foxglove/sim/ego [Odometry], /foxglove/tf
+  /foxglove/sim/ego/state, /foxglove/planning/plan, /foxglove/decision/target, /foxglove/control/cmd,
+  /foxglove/sim/episode      [JSON, with our JSON Schemas] for Plot, State Transitions and Raw Messages panels
 Connect: Foxglove app -> Open connection -> Foxglove WebSocket -> ws://127.0.0.1:8765 (from another
 machine, tunnel it first: `ssh -L 8765:127.0.0.1:8765 HOST`).
 """
@@ -15,20 +14,22 @@ machine, tunnel it first: `ssh -L 8765:127.0.0.1:8765 HOST`).
 from __future__ import annotations
 
 import ipaddress
-import json
 import threading
 from typing import Any, ClassVar
 
 import msgspec
 
-from msgs import DrivingTarget, EgoState, Image, Message, ObjectArray, Plan
+from msgs import EgoState, Image, Message, ObjectArray
+from msgs.registry import TOPICS as MSG_TYPES
 from nodes.runtime.node import Node, Outputs, Params
 from nodes.viewer.draw import Style, draw_scene
+from nodes.viewer.foxglove_topics import JSON_VIEWS, TF, json_schema, view_topic
 from nodes.viewer.scene import TOPICS, LiveScenes
 from sim.view import DEFAULT_VIEW
 
 CAMERA_FORMATS = ("raw", "jpeg", "png")
-ANNOTATED = "/viewer/annotated"
+ANNOTATED = view_topic("/viewer/annotated")
+SOURCES = {**TOPICS, "cmd": "/control/cmd", "episode": "/sim/episode"}  # port -> the topic it views
 
 
 class FoxgloveParams(Params, kw_only=True, forbid_unknown_fields=True):
@@ -72,7 +73,7 @@ class _Subscriptions:
 class FoxgloveNode(Node):
     name: ClassVar[str] = "foxglove"
     Params: ClassVar[type[Params]] = FoxgloveParams
-    inputs: ClassVar[dict[str, str]] = {**TOPICS, "episode": "/sim/episode"}
+    inputs: ClassVar[dict[str, str]] = dict(SOURCES)
     lockstep_inputs: ClassVar[bool] = False  # an observer: nothing waits for it
 
     @classmethod
@@ -109,15 +110,14 @@ class FoxgloveNode(Node):
         self.subs = _Subscriptions()
         ctx = self.context = foxglove.Context()
         self.camera = (fc.RawImageChannel if params.camera == "raw" else fc.CompressedImageChannel)(
-            TOPICS["camera"], context=ctx)
+            view_topic(TOPICS["camera"]), context=ctx)
         self.annotated = fc.CompressedImageChannel(ANNOTATED, context=ctx) if params.annotated else None
-        self.gt = fc.SceneUpdateChannel(TOPICS["gt"], context=ctx)
-        self.objects = fc.SceneUpdateChannel(TOPICS["objects"], context=ctx)
-        self.odometry = fc.OdometryChannel(TOPICS["ego"], context=ctx)
-        self.tf = fc.FrameTransformChannel("/tf", context=ctx)
-        self.json = {port: self._json_channel(foxglove, topic, kind, ctx) for port, topic, kind in (
-            ("ego", "/sim/ego/state", EgoState), ("plan", TOPICS["plan"], Plan),
-            ("target", TOPICS["target"], DrivingTarget))}
+        self.gt = fc.SceneUpdateChannel(view_topic(TOPICS["gt"]), context=ctx)
+        self.objects = fc.SceneUpdateChannel(view_topic(TOPICS["objects"]), context=ctx)
+        self.odometry = fc.OdometryChannel(view_topic(TOPICS["ego"]), context=ctx)
+        self.tf = fc.FrameTransformChannel(TF, context=ctx)
+        self.json = {port: self._json_channel(foxglove, JSON_VIEWS[topic], MSG_TYPES[topic].type, ctx)
+                     for port, topic in SOURCES.items() if topic in JSON_VIEWS}
         try:
             self.server = foxglove.start_server(name="drivestack", host=params.host, port=params.port,
                                                 context=ctx, server_listener=self.subs)
@@ -130,13 +130,13 @@ class FoxgloveNode(Node):
 
     @staticmethod
     def _json_channel(foxglove: Any, topic: str, kind: type[Message], ctx: Any) -> Any:
-        schema = foxglove.Schema(name=f"drivestack.{kind.__name__}", encoding="jsonschema",
-                                 data=json.dumps(msgspec.json.schema(kind)).encode())
+        name, encoding, data = json_schema(kind)
+        schema = foxglove.Schema(name=name, encoding=encoding, data=data)
         return foxglove.Channel(topic, schema=schema, message_encoding="json", context=ctx)
 
     def on_message(self, port: str, msg: Message) -> None:
         fm, quality = self.fm, self.params.jpeg_quality
-        if port == "camera" and isinstance(msg, Image) and self.subs.watched(TOPICS["camera"]):
+        if port == "camera" and isinstance(msg, Image) and self.subs.watched(view_topic(TOPICS["camera"])):
             if self.params.camera == "raw":
                 self.camera.log(fm.raw_image(msg))
             else:

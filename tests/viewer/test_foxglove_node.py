@@ -17,16 +17,18 @@ from nodes.viewer.foxglove_node import ANNOTATED, FoxgloveNode  # noqa: E402
 from sim.highway import HighwaySim, SimParams  # noqa: E402
 
 SUBPROTOCOLS = ["foxglove.sdk.v1", "foxglove.websocket.v1"]  # the SDK's, then the older name
-EXPECTED = {
-    "/sim/camera": "foxglove.RawImage",
+EXPECTED = {  # the same names as the recorder's Foxglove views (tests/nodes/test_cli_recordings.py)
+    "/foxglove/sim/camera": "foxglove.RawImage",
     ANNOTATED: "foxglove.CompressedImage",
-    "/sim/objects_gt": "foxglove.SceneUpdate",
-    "/perception/objects": "foxglove.SceneUpdate",
-    "/sim/ego": "foxglove.Odometry",
-    "/tf": "foxglove.FrameTransform",
-    "/sim/ego/state": "drivestack.EgoState",
-    "/planning/plan": "drivestack.Plan",
-    "/decision/target": "drivestack.DrivingTarget",
+    "/foxglove/sim/objects_gt": "foxglove.SceneUpdate",
+    "/foxglove/perception/objects": "foxglove.SceneUpdate",
+    "/foxglove/sim/ego": "foxglove.Odometry",
+    "/foxglove/tf": "foxglove.FrameTransform",
+    "/foxglove/sim/ego/state": "drivestack.EgoState",
+    "/foxglove/planning/plan": "drivestack.Plan",
+    "/foxglove/decision/target": "drivestack.DrivingTarget",
+    "/foxglove/control/cmd": "drivestack.ControlCommand",
+    "/foxglove/sim/episode": "drivestack.EpisodeEvent",
 }
 MESSAGE_DATA = 0x01  # binary opcode of a server -> client message
 
@@ -65,7 +67,7 @@ def test_a_subscribed_client_receives_the_camera_and_the_drawing(node: FoxgloveN
     sim.reset(seed=3, episode=0)
     with connect(node.port) as ws:
         channels = advertised(ws)
-        wanted = {1: "/sim/camera", 2: ANNOTATED, 3: "/sim/objects_gt"}
+        wanted = {1: "/foxglove/sim/camera", 2: ANNOTATED, 3: "/foxglove/sim/objects_gt"}
         ws.send(json.dumps({"op": "subscribe", "subscriptions": [
             {"id": sub, "channelId": channels[topic]["id"]} for sub, topic in wanted.items()]}))
         end = time.monotonic() + 5.0
