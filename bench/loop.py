@@ -21,6 +21,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script, bench/ comes first on the path: bench/sim.py would shadow sim/
 
 
 def multiprocess(args: list[str], record: bool) -> dict[str, float]:

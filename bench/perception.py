@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # else bench/sim.py would shadow the sim package
+
 TARGETS = {  # key: (comparison, bound)
     "precision_ratio": (">=", 0.99),
     "recall_ratio": (">=", 0.98),
