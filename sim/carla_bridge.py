@@ -73,6 +73,7 @@ class _Pose(msgspec.Struct):
 
     x: float
     y: float
+    z: float
     yaw_deg: float
     vx: float
     vy: float
@@ -303,7 +304,7 @@ class CarlaSim:
         v = actor.get_velocity()
         extent = actor.bounding_box.extent
         wp = self.map.get_waypoint(t.location, project_to_road=True, lane_type=self.carla.LaneType.Driving)
-        return _Pose(x=t.location.x, y=t.location.y, yaw_deg=t.rotation.yaw, vx=v.x, vy=v.y,
+        return _Pose(x=t.location.x, y=t.location.y, z=t.location.z, yaw_deg=t.rotation.yaw, vx=v.x, vy=v.y,
                      length=2 * extent.x, width=2 * extent.y, wp=wp)
 
     def _observe_ego(self) -> None:
@@ -312,7 +313,7 @@ class CarlaSim:
         carriageway's lanes (a through lane of type NONE in a junction, see sim.carla_world.beside)."""
         assert self._road is not None
         pose = self._ego_pose = self._read(self.ego)
-        self._odometer += self._road.update(pose.x, pose.y)
+        self._odometer += self._road.update(pose.x, pose.y, pose.z)
         self._ego_station = self._station(pose)
         location = self.ego.get_transform().location
         in_lane = self.map.get_waypoint(location, project_to_road=False, lane_type=self.carla.LaneType.Driving)
@@ -322,7 +323,7 @@ class CarlaSim:
         """The ego's place on the road frame (after `update` it sits at the frame's anchor, so it is always found;
         the lane's own waypoint is the fallback should the map give a chain of one point)."""
         assert self._road is not None
-        found = self._road.station(pose.x, pose.y)
+        found = self._road.station(pose.x, pose.y, pose.z)
         if found is not None:
             return found
         c = self._road.anchor.transform
@@ -372,7 +373,8 @@ class CarlaSim:
         """The traffic vehicles on the ego's carriageway within the road frame's reach, in spawn order: x the distance
         along the road from the ego (on the ego's line), y across the lanes from the ego, velocities and headings
         taken along the road at each vehicle's own place and made relative to the ego's. Vehicles on the other
-        carriageway (a lane running the other way) and beyond the frame's reach are left out."""
+        carriageway (a lane running the other way), on another level (a bridge) and beyond the frame's reach are left
+        out."""
         assert self._road is not None
         road, ego, here = self._road, self._ego_pose, self._ego_station
         _, _, ego_y = self._ego_lane()
@@ -380,7 +382,7 @@ class CarlaSim:
         objects = []
         for vehicle in self._vehicles[1:]:
             pose = self._read(vehicle)
-            there = road.station(pose.x, pose.y)
+            there = road.station(pose.x, pose.y, pose.z)
             lane_yaw = pose.wp.transform.rotation.yaw if pose.wp is not None else pose.yaw_deg
             if there is None or not road.runs_along(there, lane_yaw):
                 continue

@@ -30,6 +30,8 @@ from sim.carla_world import beside, lanes_across
 STEP_M = 2.0  # [m] between the chain's waypoints (a 54 m curve turns 2.1 deg in that; positions and directions are
 #               interpolated between them, so the chord's error is under 1 cm)
 MIN_ADVANCE_M = 1e-3  # [m] CARLA's next()/previous() want a positive distance
+LEVEL_M = 4.0  # [m] a point this far above or below the road is on another level (Town04's loop crosses itself
+#                on a bridge 11 m above)
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class RoadFrame:
         wps = behind[::-1] + ahead
         self._index0 = len(behind)  # the anchor's place in the chain
         xy = np.array([(w.transform.location.x, w.transform.location.y) for w in wps], dtype=float)
+        self.z = np.array([w.transform.location.z for w in wps], dtype=float)
         yaw = np.unwrap(np.radians([w.transform.rotation.yaw for w in wps]))
         seg = np.hypot(*np.diff(xy, axis=0).T)
         self.xy, self.yaw = xy, yaw
@@ -95,8 +98,9 @@ class RoadFrame:
         line = self.xy + across * right
         return np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(line, axis=0).T))])
 
-    def station(self, x: float, y: float) -> Station | None:
-        """The point (x, y) [m, CARLA plan] on the road frame, or None beyond the chain's ends."""
+    def station(self, x: float, y: float, z: float | None = None) -> Station | None:
+        """The point (x, y) [m, CARLA plan] on the road frame, or None beyond the chain's ends or, given its height
+        z [m], on another level (a bridge above or a road below)."""
         if len(self.s) < 2:
             return None
         q = np.array([x, y])
@@ -112,6 +116,8 @@ class RoadFrame:
         t = ua / (ua - ub)
         d = self.xy[a + 1] - self.xy[a]
         foot = self.xy[a] + t * d
+        if z is not None and abs(z - (self.z[a] + t * (self.z[a + 1] - self.z[a]))) > LEVEL_M:
+            return None
         yaw = self.yaw[a] + t * (self.yaw[a + 1] - self.yaw[a])
         across = float((q - foot) @ np.array([-math.sin(yaw), math.cos(yaw)]))
         return Station(s=float(self.s[a] + t * (self.s[a + 1] - self.s[a])), across=across,
@@ -135,11 +141,11 @@ class RoadFrame:
         return k * self.lane_width + offset
 
     # -- each tick -----------------------------------------------------------------------------------------------
-    def update(self, x: float, y: float) -> float:
+    def update(self, x: float, y: float, z: float | None = None) -> float:
         """Move the frame to the ego at (x, y) [m, CARLA plan]; returns how far [m] the ego advanced along its own
         line since the last update (the odometer's step). Re-anchors from the ego's own lane when it has left the
         chain or the carriageway (an exit), then returns 0."""
-        here = self.station(x, y)
+        here = self.station(x, y, z)
         if here is not None and abs(self.lane_of(here.across)[1]) <= 1.5 * self.lane_width:
             old = Station(s=float(self.s[self._index0]), across=here.across, yaw_deg=0.0)
             advance = self.distance_along(old, here, here.across)
@@ -152,7 +158,7 @@ class RoadFrame:
                     self.anchor = lanes_across(self.map, self.anchor, self.driving)[0]
                 self._build()
                 return advance
-        wp = self.map.get_waypoint(_location(self.anchor, x, y), project_to_road=True, lane_type=self.driving)
+        wp = self.map.get_waypoint(_location(self.anchor, x, y, z), project_to_road=True, lane_type=self.driving)
         if wp is not None:
             self.anchor = lanes_across(self.map, wp, self.driving)[0]
             self._build()
@@ -163,5 +169,5 @@ class RoadFrame:
         return math.cos(math.radians(yaw_deg - station.yaw_deg)) > 0
 
 
-def _location(wp: Any, x: float, y: float) -> Any:
-    return type(wp.transform.location)(x=x, y=y, z=wp.transform.location.z)
+def _location(wp: Any, x: float, y: float, z: float | None) -> Any:
+    return type(wp.transform.location)(x=x, y=y, z=wp.transform.location.z if z is None else z)

@@ -247,8 +247,8 @@ class Actor:
     def __init__(self, world: World, actor_id: int, bp: Blueprint, transform: Any, parent: Actor | None) -> None:
         self.world, self.id, self.type_id, self.parent = world, actor_id, bp.id, parent
         t = world.types
-        self.transform = t.Transform(t.Location(x=transform.location.x, y=transform.location.y, z=0.0),
-                                     t.Rotation(yaw=transform.rotation.yaw))
+        self.transform = t.Transform(t.Location(x=transform.location.x, y=transform.location.y,
+                                                z=transform.location.z), t.Rotation(yaw=transform.rotation.yaw))
         self.bounding_box = SimpleNamespace(extent=t.Vector3D(x=bp.extent[0], y=bp.extent[1], z=bp.extent[2]))
         self.attributes = dict(bp.attributes)
         self.speed = 0.0  # [m/s] along the heading
@@ -473,7 +473,7 @@ def _drive(world: World, vehicle: Actor, vehicles: list[Actor], dt: float) -> No
     x = c.location.x - math.sin(lane_yaw) * vehicle.lane_offset
     y = c.location.y + math.cos(lane_yaw) * vehicle.lane_offset
     drift = math.degrees(math.atan2(lateral / dt, vehicle.speed)) if vehicle.speed > 0 else 0.0
-    vehicle.transform = t.Transform(t.Location(x=x, y=y, z=0.0), t.Rotation(yaw=c.rotation.yaw + drift))
+    vehicle.transform = t.Transform(t.Location(x=x, y=y, z=c.location.z), t.Rotation(yaw=c.rotation.yaw + drift))
 
 
 def _free_side(world: World, vehicle: Actor, vehicles: list[Actor], driving: Any) -> int | None:
