@@ -39,10 +39,11 @@ FULL_THROTTLE_MPS2 = 4.0  # [m/s^2] the stand-in's acceleration at throttle 1 (t
 FULL_BRAKE_MPS2 = 8.0  # [m/s^2]
 WHEELBASE_M = 2.9  # [m]
 SPEED_LIMIT_MPS = 25.0  # [m/s] autopilot desired speed until the Traffic Manager is told another
-AUTOPILOT_ACCEL_MPS2 = 3.0  # [m/s^2] how fast an autopilot vehicle reaches its desired speed
+AUTOPILOT_ACCEL_MPS2 = 3.0  # [m/s^2] how fast an autopilot vehicle speeds up to its desired speed
+AUTOPILOT_BRAKE_MPS2 = 8.0  # [m/s^2] and slows down (to it, or to a slower leader's speed)
 VELOCITY_DELAY_FRAMES = 2  # set_target_velocity takes effect this many frames after the call
 LANE_CHANGE_MPS = 1.2  # [m/s] lateral speed of an autopilot lane change
-FOLLOW_GAP_M = 25.0  # [m] an autopilot vehicle reacts to a slower leader this close (centre to centre)
+FOLLOW_GAP_M = 30.0  # [m] an autopilot vehicle reacts to a slower leader this close (centre to centre)
 CHANGE_CLEAR_M = 12.0  # [m] and changes lanes to pass it if the next lane is free this far ahead and behind
 SPAWN_SPACING_M = 50.0  # [m] between the stand-in's spawn points on a real map
 
@@ -453,8 +454,8 @@ def _drive(world: World, vehicle: Actor, vehicles: list[Actor], dt: float) -> No
             vehicle.lane_changes += 1
         else:
             target = min(target, leader[1].speed)
-    step = AUTOPILOT_ACCEL_MPS2 * dt
-    vehicle.speed = min(max(target, vehicle.speed - step), vehicle.speed + step)
+    v = vehicle.speed
+    vehicle.speed = min(max(target, v - AUTOPILOT_BRAKE_MPS2 * dt), v + AUTOPILOT_ACCEL_MPS2 * dt)
     # back to the lane's centre (after a lane change, or placed off it); a car at rest does not move sideways
     lateral = -math.copysign(min(LANE_CHANGE_MPS * dt, abs(vehicle.lane_offset)), vehicle.lane_offset)
     lateral = lateral if vehicle.speed > 0 else 0.0

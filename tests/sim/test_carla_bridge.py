@@ -554,3 +554,142 @@ def test_the_stack_of_carla_stack_yaml_drives_the_standin_in_lockstep():
         assert [m.header.tick for m in seen[topic]] == list(range(last_tick + 1)), topic
     assert all(e.on_road for e in seen["/sim/ego"])
     assert set(server.world.actors) == server.foreign_ids and server.world.get_settings() == before
+
+
+# -- what a real server does that the bridge must handle -----------------------------------------------------------
+def test_a_server_left_in_synchronous_mode_by_a_killed_run_is_put_back_asynchronous(caplog):
+    """A run killed before its clean-up leaves the server synchronous with nobody ticking it (frozen for every client).
+    The next run must not take that for the server's own settings and restore it on exit."""
+    server = StandInServer()
+    killed = CarlaSim(CarlaParams(vehicles_count=0, render=False), carla=TYPES, client=server.client())
+    killed.reset(seed=0, episode=0)  # ... and SIGKILL: close() never runs
+    assert server.world.settings.synchronous_mode and server.traffic_managers[8000].synchronous
+    with caplog.at_level("WARNING", logger="drivestack.carla"):
+        sim = CarlaSim(CarlaParams(vehicles_count=0, render=False), carla=TYPES, client=server.client())
+    assert "synchronous mode with no client ticking it" in caplog.text
+    sim.reset(seed=1, episode=0)
+    sim.close()
+    settings = server.world.get_settings()
+    assert not settings.synchronous_mode and not server.traffic_managers[8000].synchronous
+    assert settings.fixed_delta_seconds == pytest.approx(1 / SIM_RATE_HZ)  # the rest is left as found
+
+
+def test_traffic_gets_explicit_desired_speeds_and_the_lane_change_setting():
+    server = StandInServer()
+    params = CarlaParams(vehicles_count=8, render=False, traffic_speed=22.0, traffic_speed_spread=20.0,
+                         traffic_lane_changes=False)
+    sim = CarlaSim(params, carla=TYPES, client=server.client())
+    sim.reset(seed=4, episode=0)
+    assert len(sim.traffic_speeds) == 8
+    assert all(22.0 * 0.8 <= v <= 22.0 * 1.2 for v in sim.traffic_speeds.values())
+    assert len(set(sim.traffic_speeds.values())) == 8  # one each, drawn from the seed
+    for actor in sim._vehicles[1:]:
+        ground_truth_id = sim._ids[actor.id]
+        # the Traffic Manager was told km/h (set_desired_speed), which the stand-in turns back into m/s
+        assert server.world.actors[actor.id].cruise_mps == pytest.approx(sim.traffic_speeds[ground_truth_id])
+        assert server.world.actors[actor.id].auto_lane_change is False
+    sim.close()
+
+
+@pytest.mark.parametrize("lane_changes", [True, False])
+def test_traffic_changing_lanes_is_followed_across_the_lanes(lane_changes):
+    """A fast car behind a slow one: with the Traffic Manager's lane changes on it passes on the left, and the
+    objects show it moving from lane 2 to lane 1 with a negative lateral speed; with them off it stays and slows."""
+    server = StandInServer()
+    sim = CarlaSim(CarlaParams(vehicles_count=2, render=False, traffic_lane_changes=lane_changes), carla=TYPES,
+                   client=server.client())
+    sim.reset(seed=0, episode=0)
+    road, t = server.road, TYPES
+    ego, slow, fast = (server.world.actors[a.id] for a in sim._vehicles)
+    for actor, lane_id, s, speed in ((ego, -1, 300.0, 20.0), (slow, -3, 330.0, 15.0), (fast, -3, 305.0, 28.0)):
+        x, y = road.to_world(s, road.centre_t(lane_id))
+        actor.set_transform(t.Transform(t.Location(x=x, y=y), t.Rotation(yaw=road.yaw_deg)))
+        actor.speed = actor.cruise_mps = speed
+    lanes, lateral = [], []
+    for _ in range(6 * SIM_RATE_HZ):
+        sim.step(ControlCommand(acceleration=0.0, steering=0.0))
+        o = {o.id: o for o in sim.objects_gt(sim.header("ego")).objects}[2]
+        lanes.append(o.lane_index)
+        lateral.append(o.vy)
+    sim.close()
+    if lane_changes:
+        assert lanes[0] == 2 and lanes[-1] == 1 and set(lanes) == {1, 2}
+        assert min(lateral) < -0.5 and max(lateral) < 0.1  # leftwards only
+        assert fast.lane_changes == 1
+    else:
+        assert set(lanes) == {2} and max(abs(v) for v in lateral) < 1e-6
+        assert fast.speed == pytest.approx(15.0, abs=0.5) and fast.lane_changes == 0
+
+
+def test_the_start_speed_is_in_effect_at_tick_0():
+    """CARLA applies a target velocity two frames after the call (modelled by the stand-in): tick 0 starts moving."""
+    server = StandInServer()
+    world = server.world
+    world.apply_settings(type(world.settings)(synchronous_mode=True, fixed_delta_seconds=0.1))
+    car = world.try_spawn_actor(world.get_blueprint_library().find("vehicle.audi.a2"), world.map.get_spawn_points()[0])
+    car.set_target_velocity(TYPES.Vector3D(x=20.0))
+    world.tick()
+    assert car.speed == 0.0  # one tick is not enough
+    world.tick()
+    assert car.speed == pytest.approx(20.0)
+    car.destroy()
+    sim = CarlaSim(CarlaParams(vehicles_count=3, render=False, start_speed=20.0), carla=TYPES, client=server.client())
+    sim.reset(seed=0, episode=0)
+    assert sim.ego_state(sim.header()).speed == pytest.approx(20.0)
+    assert all(o.speed >= 20.0 - 3.0 / SIM_RATE_HZ for o in sim.objects_gt(sim.header("ego")).objects)
+    sim.close()
+
+
+def test_collision_events_are_matched_by_frame():
+    """Events stream on the sensor thread: one from the spawn ticks that arrives after tick 0 does not end the
+    episode; a real one that arrives a tick late still does, with its own frame."""
+    server = StandInServer()
+    sim = CarlaSim(CarlaParams(vehicles_count=1, render=False, duration=5.0), carla=TYPES, client=server.client())
+    sim.reset(seed=0, episode=0)
+    world = server.world
+    ego, other = (world.actors[a.id] for a in sim._vehicles)
+    world._sensor_event(ego, other, frame=world.frame - 1)  # late news from the ticks before tick 0
+    sim.step(ControlCommand(acceleration=0.0, steering=0.0))
+    assert sim.end_reason is None and not sim.ego_state(sim.header()).crashed
+    world.event_delay_ticks = 1
+    et = ego.get_transform()
+    f, _ = forward_right(et.rotation.yaw)
+    other.set_transform(TYPES.Transform(TYPES.Location(x=et.location.x + 6 * f[0], y=et.location.y + 6 * f[1]),
+                                        TYPES.Rotation(yaw=et.rotation.yaw)))
+    other.speed = other.cruise_mps = 0.0
+    contact = None
+    for _ in range(10):
+        sim.step(ControlCommand(acceleration=0.0, steering=0.0))
+        if contact is None and any(_overlaps(a, b) for a, b in [(ego, other)]):
+            contact = world.frame
+        if sim.end_reason is not None:
+            break
+    assert sim.end_reason == "collision" and contact is not None
+    assert world.frame == contact + 1  # seen a tick late ...
+    assert min(frame for frame, _ in sim._collisions if frame >= sim._first_frame) == contact  # ... with its frame
+    sim.close()
+
+
+def _overlaps(a, b) -> bool:
+    from tests.sim.carla_standin import _overlap
+
+    return _overlap(a, b)
+
+
+def test_a_lost_camera_frame_is_warned_about_and_the_last_one_published_again(caplog):
+    server = StandInServer()
+    node = make_node(server, episodes=1, duration=0.4, camera_timeout_s=0.2)
+    out = node.start()
+    server.world.drop_camera_frames = {server.world.frame + 2}  # the second tick's image never arrives
+    frames = [next(m for p, m in out if p == "camera").array()]
+    ego = next(m for p, m in out if p == "ego")
+    with caplog.at_level("WARNING", logger="drivestack.carla"):
+        while not node.finished:
+            out = node.step({"cmd": ControlCommand(header=ego.header, acceleration=0.0, steering=0.0)})
+            ego = next((m for p, m in out if p == "ego"), ego)
+            frames += [m.array() for p, m in out if p == "camera"]
+    assert node.sim.lost_camera_frames == 1 and "no camera frame for server frame" in caplog.text
+    blue = [int(f[0, 0, 2]) for f in frames]  # the stand-in paints B = its frame number
+    assert blue[2] == blue[1] and blue[3] == blue[1] + 2 and blue[1] == blue[0] + 1  # tick 2 repeats tick 1
+    assert len(frames) == round(0.4 * SIM_RATE_HZ) + 1
+    node.close()
