@@ -16,7 +16,7 @@ from nodes.cli_stack import add_parsers as add_stack_parsers
 
 # subcommands whose module has main(argv): everything after the command's name goes to it
 TOOLS = {"golden": "nodes.recorder.golden", "evaluate": "sim.evaluate", "video": "nodes.viewer.video",
-         "info": "nodes.cli_info"}
+         "info": "nodes.cli_info", "export": "nodes.export"}
 TRAINERS = {"perception": "nodes.perception.train", "planner": "nodes.planning.train"}
 
 
@@ -47,11 +47,11 @@ def train(what: str, rest: list[str]) -> int:
 
 
 def bench_dir() -> Path | None:
-    """bench/ of a source checkout, else the copy installed with the package; None if neither is there."""
-    for path in (Path(__file__).resolve().parents[1] / "bench", Path(__file__).resolve().parent / "_bench"):
-        if path.is_dir() and any(path.glob("*.py")):
-            return path
-    return None
+    """bench/ of a source checkout, or its copy in an installed wheel; None if it is missing."""
+    from nodes.share import data_root
+
+    path = data_root() / "bench"
+    return path if path.is_dir() and any(path.glob("*.py")) else None
 
 
 def bench_names() -> list[str]:
@@ -78,10 +78,13 @@ def version() -> str:
     from importlib.metadata import PackageNotFoundError
     from importlib.metadata import version as dist_version
 
+    from nodes.share import data_root, is_checkout
+
+    where = f"source checkout {data_root()}" if is_checkout() else f"installed at {Path(__file__).resolve().parent}"
     try:
-        return f"drivestack {dist_version('drivestack')} ({Path(__file__).resolve().parents[1]})"
+        return f"drivestack {dist_version('drivestack')} ({where})"
     except PackageNotFoundError:
-        return f"drivestack (not installed; source at {Path(__file__).resolve().parents[1]})"
+        return f"drivestack (not installed; {where})"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("evaluate", help="drive seeded episodes with launch files and report closed-loop metrics")
     sub.add_parser("video", help="draw a recording's episodes (boxes, plan, mode, speed) into an mp4")
     sub.add_parser("golden", help="per-node golden replays: check, or --refresh the reference recording")
+    sub.add_parser("export", help="export a network for the ONNX backends: drivestack export perception|planner")
     p = sub.add_parser("train", help="train a model: drivestack train NAME [its args] (NAME --help: its options)")
     p.add_argument("what", choices=sorted(TRAINERS))
     p = sub.add_parser("bench", help="run a benchmark: drivestack bench NAME [its args] (NAME --help: its options)",

@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from nodes.deploy import EXPORT_COMMANDS, check_backend, exported_path, open_session
+from nodes.share import data_root
 from sim.view import DEFAULT_VIEW, CameraView
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"  # as detector.MODELS_DIR, without importing torch
+MODELS_DIR = data_root() / "models"  # as detector.MODELS_DIR, without importing torch
 LAYOUT_FIELDS = ("heat", "off_x", "off_y", "length", "width", "heading")  # the output channels, stored in order
 
 

@@ -8,9 +8,10 @@ import numpy as np
 import torch
 
 from nodes.perception.net import CenterNet, NetConfig, decode, to_input
+from nodes.share import data_root
 from sim.view import DEFAULT_VIEW, CameraView
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"  # the repository's (or installed) models/
+MODELS_DIR = data_root() / "models"  # the repository's (or installed) models/
 DEFAULT_WEIGHTS = "perception.pt"
 TRAIN_COMMAND = "drivestack train perception  (same as: python -m nodes.perception.train)"
 DET_FIELDS = ("x", "y", "length", "width", "heading", "score")

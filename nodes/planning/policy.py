@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from msgs import Action
+from nodes.share import data_root
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = data_root()  # the checkout, or the wheel's copy of its models/
 DEFAULT_MODEL = "models/planner_dqn.zip"
 TRAIN_COMMAND = "drivestack train planner  (or: python -m nodes.planning.train)"
 

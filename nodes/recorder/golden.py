@@ -25,8 +25,9 @@ from nodes.recorder.mcap_io import read_metadata, read_records
 from nodes.runtime.local import LocalNode, LocalStack
 from nodes.runtime.node import make_params
 from nodes.runtime.spec import load_node_class
+from nodes.share import data_root
 
-GOLDEN_DIR = Path(__file__).resolve().parents[2] / "tests" / "golden"
+GOLDEN_DIR = data_root() / "tests" / "golden"  # the checkout's, or the copy in an installed wheel
 GOLDEN_LAUNCH = GOLDEN_DIR / "golden_stack.yaml"
 GOLDEN_FILE = GOLDEN_DIR / "golden_stack.mcap"
 

@@ -35,8 +35,9 @@ import yaml
 from msgs.registry import TOPICS
 from nodes.runtime.node import Node, Params, make_params
 from nodes.runtime.spec import load_node_class
+from nodes.share import data_root
 
-LAUNCH_DIR = Path(__file__).resolve().parents[2] / "launch"
+LAUNCH_DIR = data_root() / "launch"  # the checkout's launch/, or its copy in an installed wheel
 TOP_KEYS = {"description", "mode", "args", "include", "nodes", "stall_timeout_s", "base_port"}
 NODE_KEYS = {"name", "module", "params", "remap", "required", "respawn", "if", "unless", "host"}
 ARG_KEYS = {"default", "doc", "choices"}
