@@ -15,12 +15,13 @@ from typing import Any
 import numpy as np
 from highway_env import utils
 from highway_env.vehicle.behavior import IDMVehicle
+from highway_env.vehicle.controller import ControlledVehicle
 from highway_env.vehicle.kinematics import Vehicle
 from highway_env.vehicle.objects import RoadObject
 
 # The stock methods the fast act replays; a vehicle or class that overrides any of them runs stock's act.
-_REPLAYED = ("act", "follow_road", "change_lane_policy", "steering_control", "acceleration", "desired_gap",
-             "lane_distance_to")
+_REPLAYED = ("act", "follow_road", "change_lane_policy", "mobil", "steering_control", "acceleration",
+             "desired_gap", "lane_distance_to")
 _STOCK = {name: getattr(IDMVehicle, name) for name in _REPLAYED}
 _VEHICLE_ACT = Vehicle.act
 
@@ -75,7 +76,7 @@ class IDMActs:
         action = {}
         self.follow_road(v)
         if v.enable_lane_change:
-            v.change_lane_policy()
+            self.change_lane_policy(v)
         action["steering"] = self.steering_control(v, v.target_lane_index)
         action["steering"] = np_clip(action["steering"], -v.MAX_STEERING_ANGLE, v.MAX_STEERING_ANGLE)
         front_vehicle, rear_vehicle = v.road.neighbour_vehicles(v, v.lane_index)
@@ -101,6 +102,54 @@ class IDMActs:
         # AbstractLane.after_end(position): `if not longitudinal` re-projects, which gives the same value.
         if longitudinal > lane.length - lane.VEHICLE_LENGTH / 2:
             v.follow_road()
+
+    def change_lane_policy(self, v: IDMVehicle) -> None:
+        """IDMVehicle.change_lane_policy."""
+        if v.lane_index != v.target_lane_index:
+            if v.lane_index[:2] == v.target_lane_index[:2]:
+                for o in v.road.vehicles:
+                    if (o is not v and o.lane_index != v.target_lane_index and isinstance(o, ControlledVehicle)
+                            and o.target_lane_index == v.target_lane_index):
+                        d = self.lane_distance_to(v, o)
+                        d_star = self.desired_gap(v, v, o)
+                        if 0 < d < d_star:
+                            v.target_lane_index = v.lane_index
+                            break
+            return
+        if not utils.do_every(v.LANE_CHANGE_DELAY, v.timer):
+            return
+        v.timer = 0
+        for lane_index in v.road.network.side_lanes(v.lane_index):
+            if not v.road.network.get_lane(lane_index).is_reachable_from(v.position):
+                continue
+            if np.abs(v.speed) < 1:
+                continue
+            if self.mobil(v, lane_index):
+                v.target_lane_index = lane_index
+
+    def mobil(self, v: IDMVehicle, lane_index: Any) -> bool:
+        """IDMVehicle.mobil."""
+        new_preceding, new_following = v.road.neighbour_vehicles(v, lane_index)
+        new_following_a = self.acceleration(v, new_following, new_preceding)
+        new_following_pred_a = self.acceleration(v, new_following, v)
+        if new_following_pred_a < -v.LANE_CHANGE_MAX_BRAKING_IMPOSED:
+            return False
+        old_preceding, old_following = v.road.neighbour_vehicles(v)
+        self_pred_a = self.acceleration(v, v, new_preceding)
+        if v.route and v.route[0][2] is not None:
+            if np.sign(lane_index[2] - v.target_lane_index[2]) != np.sign(v.route[0][2] - v.target_lane_index[2]):
+                return False
+            elif self_pred_a < -v.LANE_CHANGE_MAX_BRAKING_IMPOSED:
+                return False
+        else:
+            self_a = self.acceleration(v, v, old_preceding)
+            old_following_a = self.acceleration(v, old_following, v)
+            old_following_pred_a = self.acceleration(v, old_following, old_preceding)
+            jerk = (self_pred_a - self_a + v.POLITENESS * (
+                new_following_pred_a - new_following_a + old_following_pred_a - old_following_a))
+            if jerk < v.LANE_CHANGE_MIN_ACC_GAIN:
+                return False
+        return True
 
     def steering_control(self, v: IDMVehicle, target_lane_index: Any) -> float:
         """ControlledVehicle.steering_control on a straight lane along +x."""

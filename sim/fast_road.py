@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
+from highway_env import utils
 from highway_env.envs.highway_env import HighwayEnv
 from highway_env.road.lane import StraightLane
 from highway_env.road.road import LaneIndex, Road, RoadNetwork
@@ -74,6 +75,8 @@ class _Lanes:
         self.start_x = np.array([lane.start[0] for lane in lanes], dtype=np.float64)
         self.start_y = np.array([lane.start[1] for lane in lanes], dtype=np.float64)
         self.start_x_by_lane = {id(lane): float(lane.start[0]) for lane in lanes}
+        self.start_y_list = [float(lane.start[1]) for lane in lanes]
+        self.x0, self.length, self.heading = float(first.start[0]), first.length, first.heading
         self.ok = True
 
     def lane_number(self, lane_index: Any) -> int | None:
@@ -114,15 +117,14 @@ class FastRoadNetwork(RoadNetwork):
         x, y = float(position[0]), float(position[1])
         if not (math.isfinite(x) and math.isfinite(y) and math.isfinite(heading)):
             return super().get_closest_lane_index(position, heading)
-        first = g.lanes[0]
-        # Stock: for each lane, lane.distance_with_heading(position, heading), then the first argmin.
-        s = x - float(first.start[0])
-        length = first.length
-        angle = np.abs(first.local_angle(heading, s))  # the same for every lane: one heading
-        along = max(s - length, 0)
+        # Stock: for each lane, lane.distance_with_heading(position, heading), then the first argmin. With one
+        # start x, length and heading for all lanes, only |lateral| differs between them.
+        s = x - g.x0
+        angle = abs(utils.wrap_to_pi(heading - g.heading))  # lane.local_angle; abs is exact, like np.abs
+        along = max(s - g.length, 0)
         behind = max(0 - s, 0)
         best, best_d = 0, None
-        for i, y0 in enumerate(g.start_y.tolist()):
+        for i, y0 in enumerate(g.start_y_list):
             d = abs(y - y0) + along + behind + 1.0 * angle
             if best_d is None or d < best_d:
                 best, best_d = i, d
