@@ -158,10 +158,21 @@ def _clean(v: Any) -> Any:
     return str(v)
 
 
+def _meta_text(key: str, value: Any) -> str:
+    """A meta value for summary.md in words: wall_s {config: seconds} as `a.yaml 12.3 s, b.yaml 4.5 s`."""
+    if isinstance(value, Mapping):
+        unit = " s" if key.endswith("_s") else ""
+        return ", ".join(f"{k} {v:.1f}{unit}" if isinstance(v, float) else f"{k}: {_meta_text(str(k), v)}"
+                         for k, v in value.items()) or "-"
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value)) or "-"
+    return str(value)
+
+
 def _summary_md(aggregates: Mapping[str, Mapping[str, Any]], meta: Mapping[str, Any],
                 paths: Mapping[str, Path]) -> str:
     lines = ["# Closed-loop evaluation", ""]
-    lines += [f"- {k}: {v}" for k, v in meta.items()]
+    lines += [f"- {k}: {_meta_text(k, v)}" for k, v in meta.items()]
     lines += ["", "## Comparison", "", table_from_aggregates(aggregates), "",
               "Intervals are 95%: Wilson for rates, Student t over episodes for means. TTC is capped at the "
               "metric horizon; the comfort ratio is the fraction of ticks within all of nuPlan's comfort "

@@ -1,6 +1,7 @@
 """Launch args on the command line: wherever they stand, checked like the nodes check them, hinted when mistyped."""
 
 import csv
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -104,3 +105,5 @@ def test_evaluate_compare_applies_args_after_the_options_to_every_file(tmp_path)
     for row in rows:
         assert row["seed"] == "777"
         assert row["end_reason"] == "time_limit" and float(row["duration_s"]) == pytest.approx(2.0, abs=0.1), row
+    wall = next(line for line in (out / "summary.md").read_text().splitlines() if line.startswith("- wall_s:"))
+    assert re.fullmatch(r"- wall_s: full_stack.yaml [0-9.]+ s, idm_baseline.yaml [0-9.]+ s", wall), wall
