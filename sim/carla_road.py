@@ -144,7 +144,8 @@ class RoadFrame:
     def update(self, x: float, y: float, z: float | None = None) -> float:
         """Move the frame to the ego at (x, y) [m, CARLA plan]; returns how far [m] the ego advanced along its own
         line since the last update (the odometer's step). Re-anchors from the ego's own lane when it has left the
-        chain or the carriageway (an exit), then returns 0."""
+        chain or the carriageway (an exit), then the step is measured along the old anchor's direction."""
+        last, self._last_xy = getattr(self, "_last_xy", None), (x, y)
         here = self.station(x, y, z)
         if here is not None and abs(self.lane_of(here.across)[1]) <= 1.5 * self.lane_width:
             old = Station(s=float(self.s[self._index0]), across=here.across, yaw_deg=0.0)
@@ -158,11 +159,14 @@ class RoadFrame:
                     self.anchor = lanes_across(self.map, self.anchor, self.driving)[0]
                 self._build()
                 return advance
+        a = self.anchor.transform
+        yaw = math.radians(a.rotation.yaw)
+        step = 0.0 if last is None else (x - last[0]) * math.cos(yaw) + (y - last[1]) * math.sin(yaw)
         wp = self.map.get_waypoint(_location(self.anchor, x, y, z), project_to_road=True, lane_type=self.driving)
         if wp is not None:
             self.anchor = lanes_across(self.map, wp, self.driving)[0]
             self._build()
-        return 0.0
+        return step
 
     def runs_along(self, station: Station, yaw_deg: float) -> bool:
         """True if a lane of direction `yaw_deg` [deg] runs the ego's way at `station` (not the other carriageway)."""

@@ -372,6 +372,11 @@ class World:
                 _drive(self, vehicle, vehicles, dt)
             else:
                 _move(vehicle, dt)
+                if self.server.opendrive is not None:  # on the road's surface (Town04's loop climbs 11 m)
+                    ground = self.map.get_waypoint(vehicle.transform.location, project_to_road=True,
+                                                   lane_type=self.types.LaneType.Any)
+                    if ground is not None:
+                        vehicle.transform.location.z = ground.transform.location.z
         due, self._late_events = self._late_events, []
         for _, callback, event in due:
             callback(event)
