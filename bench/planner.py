@@ -9,6 +9,8 @@ Rows:
                     the camera's view; decision overrides OFF, then ON
   planner_dqn_trained_off
                     the same, trained with the overrides OFF (models/planner_dqn_off.zip, the ablation)
+  rules             the rule planner (nodes/planning/rules.py, the planning node's `policy: rules`) on the
+                    same "lanes" observation at the same 1 Hz, through the same decision and control; OFF, ON
 Columns (means over episodes):
   collision_rate    episodes that ended in a collision
   mean_speed_mps    forward speed averaged over the episode
@@ -52,6 +54,7 @@ from nodes.planning.baselines import (  # noqa: E402
 from nodes.planning.env import PlannerEnv, PlannerEnvConfig, evaluation_sim  # noqa: E402
 from nodes.planning.observation import ObservationConfig  # noqa: E402
 from nodes.planning.policy import DEFAULT_MODEL, DQNPolicy  # noqa: E402
+from nodes.planning.rules import RulePlanner  # noqa: E402
 from nodes.planning.seeds import BENCH_SEED_BASE, SELECTION_SEED_BASE  # noqa: E402
 from sim.highway import use_road  # noqa: E402
 
@@ -91,13 +94,15 @@ def run_reference(seed: int, act: Callable[[np.ndarray], int] | None) -> Episode
                    reward_seconds=float(np.sum(rewards)), lane_changes=int(np.count_nonzero(np.diff(lanes))))
 
 
-def planner_runner(policy: DQNPolicy, overrides: bool) -> Callable[[int], Episode]:
+def planner_runner(policy: DQNPolicy | RulePlanner, overrides: bool) -> Callable[[int], Episode]:
     observation = ObservationConfig.for_shape(policy.observation_shape)
     env = PlannerEnv(PlannerEnvConfig(sim=evaluation_sim(), overrides=overrides, observation=observation))
     dt = 1.0 / 15.0
 
     def run(seed: int) -> Episode:
         obs, _ = env.reset(seed=seed)
+        if isinstance(policy, RulePlanner):
+            policy.reset()
         done = False
         while not done:
             obs, _, terminated, truncated, _ = env.step(policy.act(obs)[0])
@@ -196,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         ("example_dqn", lambda s: run_reference(s, lambda o: example.act(o)[0]), False),
         ("planner_dqn_overrides_off", planner_runner(ours, overrides=False), True),
         ("planner_dqn_overrides_on", planner_runner(ours, overrides=True), True),
+        ("rules_overrides_off", planner_runner(RulePlanner(), overrides=False), True),
+        ("rules_overrides_on", planner_runner(RulePlanner(), overrides=True), True),
     ]
     for spec in extras:
         name, sep, path = spec.partition("=")
