@@ -9,10 +9,10 @@ lane 0 leftmost) and heading [rad] turning from +x towards +y, so in the plan (x
 mirror: only z is dropped and degrees become radians. A positive steering angle turns right in both.
 
 The stack expects a straight road (x along it, y across it, lane centres at i * lane_width), so the bridge
-publishes in the *road frame* at the ego: x is the distance driven along the road since the episode
-started, y = lane_index * lane_width + lateral_offset, headings are relative to the ego's lane direction,
-and other vehicles' offsets are measured along the ego's lane (x) and across the lanes (y). On a straight
-road this is the world frame rotated onto the road; on a curve it is the road's own (Frenet-like) frame.
+publishes in a *road frame*: x is the distance driven along the road since the episode started, y =
+lane_index * lane_width + lateral_offset, headings and velocities are taken along the road's direction at each
+vehicle's own place. How that frame is made on a real map (curves, junctions): sim.carla_road. The functions here
+are the plane conversions it is built from.
 """
 
 from __future__ import annotations
