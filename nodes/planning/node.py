@@ -10,11 +10,13 @@ from nodes.deploy import EXPORT_COMMANDS, check_backend, exported_path
 from nodes.planning.backends import OnnxPolicy, make_policy
 from nodes.planning.observation import ObservationConfig, build_observation
 from nodes.planning.policy import DEFAULT_MODEL, DQNPolicy, IdlePolicy, resolve_model_path
+from nodes.planning.rules import RuleParams, RulePlanner
 from nodes.runtime.node import Node, Outputs, Params, tick_header
 
 
 class PlanningParams(Params, kw_only=True, forbid_unknown_fields=True):
-    policy: str = "dqn"  # "dqn": the trained model; "idle": always IDLE (no torch)
+    policy: str = "dqn"  # "dqn": the trained model; "rules": the rule planner (nodes/planning/rules.py); "idle"
+    rules: RuleParams = RuleParams()  # thresholds of policy "rules"
     model_path: str = DEFAULT_MODEL  # SB3 DQN zip; relative paths also resolve from the repository root
     backend: str = "torch"  # the DQN's runtime: torch | onnx | onnx_int8 (nodes/deploy.py; README, Deployment)
     plan_rate_hz: float = 1.0  # [Hz] how often a new meta-action is chosen
@@ -32,8 +34,9 @@ class PlanningNode(Node):
     @classmethod
     def check(cls, params: Params) -> None:
         assert isinstance(params, PlanningParams)
-        if params.policy not in ("dqn", "idle"):
-            raise ValueError(f"policy: must be 'dqn' or 'idle', got {params.policy!r}")
+        if params.policy not in ("dqn", "rules", "idle"):
+            raise ValueError(f"policy: must be 'dqn', 'rules' or 'idle', got {params.policy!r}")
+        params.rules.validate()
         if params.policy == "dqn" and not resolve_model_path(params.model_path).is_file():
             raise ValueError(f"model_path: no planner model at {params.model_path!r} (models/README.md says how to "
                              "train one: drivestack train planner)")
@@ -52,11 +55,14 @@ class PlanningNode(Node):
         super().__init__(params)
         self.period = _replan_period(params)  # [ticks] between replans
         if params.policy == "dqn":
-            self.policy: DQNPolicy | OnnxPolicy | IdlePolicy = make_policy(params.model_path, params.backend)
+            self.policy: DQNPolicy | OnnxPolicy | RulePlanner | IdlePolicy = make_policy(params.model_path,
+                                                                                     params.backend)
+        elif params.policy == "rules":
+            self.policy = RulePlanner(params.rules, period=self.period / params.control_rate_hz)
         elif params.policy == "idle":
             self.policy = IdlePolicy()
         else:
-            raise ValueError(f"planning: policy must be 'dqn' or 'idle', got {params.policy!r}")
+            raise ValueError(f"planning: policy must be 'dqn', 'rules' or 'idle', got {params.policy!r}")
         # The model's observation shape says which observation it was trained on.
         shape = self.policy.observation_shape
         self.observation = (ObservationConfig(see_behind=params.see_behind) if shape is None
@@ -67,6 +73,8 @@ class PlanningNode(Node):
 
     def reset(self, episode: int) -> None:
         self._held = None
+        if isinstance(self.policy, RulePlanner):
+            self.policy.reset()
 
     def step(self, inputs: dict[str, Message | None]) -> Outputs:
         ego = inputs.get("ego")
