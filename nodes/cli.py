@@ -16,7 +16,7 @@ from nodes.cli_stack import add_parsers as add_stack_parsers
 
 # subcommands whose module has main(argv): everything after the command's name goes to it
 TOOLS = {"golden": "nodes.recorder.golden", "evaluate": "sim.evaluate", "video": "nodes.viewer.video",
-         "info": "nodes.cli_info", "export": "nodes.export"}
+         "info": "nodes.cli_info", "export": "nodes.export", "new": "nodes.cli_new"}
 TRAINERS = {"perception": "nodes.perception.train", "planner": "nodes.planning.train"}
 
 
@@ -113,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("evaluate", help="drive seeded episodes with launch files and report closed-loop metrics")
     sub.add_parser("video", help="draw a recording's episodes (boxes, plan, mode, speed) into an mp4")
     sub.add_parser("golden", help="per-node golden replays: check, or --refresh the reference recording")
+    sub.add_parser("new", help="scaffold a node of your own with its launch file and test: new node NAME")
     sub.add_parser("export", help="export a network for the ONNX backends: drivestack export perception|planner")
     p = sub.add_parser("train", help="train a model: drivestack train NAME [its args] (NAME --help: its options)")
     p.add_argument("what", choices=sorted(TRAINERS))

@@ -8,10 +8,10 @@ A launch file is YAML:
       episodes: {default: 3, doc: number of episodes}
       perception: {default: cnn, choices: [cnn, gt]}
     include:                  # other launch files, resolved relative to this one
-      - {file: other.yaml, args: {episodes: $(arg episodes)}}
+      - {file: other.yaml, args: {episodes: $(arg episodes)}, without: [control]}  # without: leave nodes out
     nodes:
       - name: sim             # unique in the whole launch
-        module: sim.node      # a module exporting its Node subclass as NODE
+        module: sim.node      # a module exporting its Node subclass as NODE (also found beside the launch file)
         params: {episodes: $(arg episodes)}
         remap: {/sim/ego: /other/ego}   # default topic -> topic used here
         required: true        # its death stops the stack (default false)
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from nodes.share import data_root
 
 LAUNCH_DIR = data_root() / "launch"  # the checkout's launch/, or its copy in an installed wheel
 TOP_KEYS = {"description", "mode", "args", "include", "nodes", "stall_timeout_s", "base_port"}
+INCLUDE_KEYS = {"file", "args", "without"}
 NODE_KEYS = {"name", "module", "params", "remap", "required", "respawn", "if", "unless", "host"}
 ARG_KEYS = {"default", "doc", "choices"}
 MODES = ("lockstep", "realtime")
@@ -74,6 +76,7 @@ class PlannedNode:
     respawn: bool = False
     host: str | None = None
     file: str = ""
+    import_path: str | None = None  # a folder the node's module is imported from (a user's node beside the file)
 
 
 @dataclass
@@ -290,6 +293,7 @@ def _plan_node(path: Path, entry: Any, args: dict[str, Any], index: int) -> Plan
     module = entry.get("module")
     if not isinstance(module, str):
         raise LaunchError(path, "`module` (a Python module exporting NODE) is required", name, "module")
+    import_path = _import_path(module, path)
     try:
         check_node_module(module)  # before importing it: a module that is not a node never runs
         node_cls = load_node_class(module)
@@ -325,7 +329,27 @@ def _plan_node(path: Path, entry: Any, args: dict[str, Any], index: int) -> Plan
         input_types={p: _type_name(t) for p, t in ins.items()},
         output_types={p: _type_name(t) for p, t in outs.items()},
         required=flags["required"], respawn=flags["respawn"], host=entry.get("host"), file=str(path),
+        import_path=import_path,
     )
+
+
+def _import_path(module: str, launch_file: Path) -> str | None:
+    """The launch file's folder, when `module` is not importable otherwise but is found there (a user's own node
+    beside their launch file); it goes at the end of this process's path and into the node process's PYTHONPATH."""
+    import importlib.util
+
+    try:
+        if importlib.util.find_spec(module.partition(".")[0]) is not None:
+            return None
+    except (ImportError, ValueError):
+        return None
+    folder = str(launch_file.parent)
+    top = module.partition(".")[0]
+    if not (Path(folder, f"{top}.py").is_file() or Path(folder, top, "__init__.py").is_file()):
+        return None
+    if folder not in sys.path:
+        sys.path.append(folder)  # after everything installed: it can add modules, never shadow one
+    return folder
 
 
 def check_node_module(module: str) -> None:
@@ -421,7 +445,17 @@ def _load(path: Path, given: dict[str, Any], strict: bool, seen: tuple[Path, ...
             child = resolve_path(inc["file"], path)
         except LaunchError as exc:
             raise LaunchError(path, str(exc), fieldname=f"include[{i}].file") from None
-        nodes += _load(child, inc.get("args") or {}, strict=True, seen=seen + (path,)).nodes
+        if unknown := set(inc) - INCLUDE_KEYS:
+            raise LaunchError(path, f"unknown key(s) {sorted(unknown)}; allowed: {sorted(INCLUDE_KEYS)}",
+                              fieldname=f"include[{i}]")
+        included = _load(child, inc.get("args") or {}, strict=True, seen=seen + (path,)).nodes
+        without = inc.get("without") or []
+        names = [n.name for n in included]
+        missing = [w for w in without if w not in names] if isinstance(without, list) else without
+        if missing:
+            raise LaunchError(path, f"{missing!r} names no node of {child.name}; its nodes: {names}",
+                              fieldname=f"include[{i}].without")
+        nodes += [n for n in included if n.name not in without]
     entries = data.get("nodes") or []
     if not isinstance(entries, list):
         raise LaunchError(path, "must be a list of nodes", fieldname="nodes")

@@ -171,6 +171,8 @@ class Child:
     def start(self) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1", DRIVESTACK_RUN_DIR=str(self.run_dir))
         env.setdefault("XDG_RUNTIME_DIR", str(self.spec_path.parent))  # SDL (highway-env's renderer) wants one
+        if self.planned.import_path:  # a user's node module beside the launch file
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), self.planned.import_path]))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "nodes.runtime.runner", "--spec", str(self.spec_path)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
