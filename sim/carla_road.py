@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.carla_world import beside, lanes_across
+from sim.carla_world import beside, follow, lanes_across
 
 STEP_M = 2.0  # [m] between the chain's waypoints (a 54 m curve turns 2.1 deg in that; positions and directions are
 #               interpolated between them, so the chord's error is under 1 cm)
@@ -41,17 +41,6 @@ class Station:
     s: float  # [m] arc length along the reference from the chain's first point
     across: float  # [m] offset to the right of the leftmost lane's centre line
     yaw_deg: float  # [deg] the road's direction there (CARLA yaw, unwrapped)
-
-
-def _follow(wp: Any, distance: float, driving: Any) -> Any:
-    """The waypoint `distance` [m] ahead (behind if negative) on `wp`'s lane; where the lane branches, the branch
-    that turns least. None at a dead end."""
-    found = wp.next(distance) if distance > 0 else wp.previous(-distance)
-    found = [c for c in found if c.lane_type == driving]
-    if not found:
-        return None
-    yaw = wp.transform.rotation.yaw
-    return max(found, key=lambda c: math.cos(math.radians(c.transform.rotation.yaw - yaw)))
 
 
 class RoadFrame:
@@ -73,7 +62,7 @@ class RoadFrame:
         for chain, sign in ((ahead, 1.0), (behind, -1.0)):
             here = self.anchor
             for _ in range(steps):
-                here = _follow(here, sign * STEP_M, self.driving)
+                here = follow(here, sign * STEP_M, self.driving)
                 if here is None:
                     break
                 chain.append(here)
@@ -84,6 +73,7 @@ class RoadFrame:
         yaw = np.unwrap(np.radians([w.transform.rotation.yaw for w in wps]))
         seg = np.hypot(*np.diff(xy, axis=0).T)
         self.xy, self.yaw = xy, yaw
+        self._line: tuple[float, np.ndarray] | None = None
         self.s = np.concatenate([[0.0], np.cumsum(seg)])
         self.lanes = lanes_across(self.map, self.anchor, self.driving)
         # lane centres right of the leftmost one: the lanes of a carriageway lie side by side (measuring positions
@@ -93,10 +83,15 @@ class RoadFrame:
         self.lane_width = float(self.anchor.lane_width)
 
     def _along_line(self, across: float) -> np.ndarray:
-        """Arc length at every chain point along the line `across` [m] right of the reference."""
+        """Arc length at every chain point along the line `across` [m] right of the reference (the last one kept:
+        a tick asks for the ego's line once per vehicle)."""
+        if self._line is not None and self._line[0] == across:
+            return self._line[1]
         right = np.stack([-np.sin(self.yaw), np.cos(self.yaw)], axis=1)
         line = self.xy + across * right
-        return np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(line, axis=0).T))])
+        arc = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(line, axis=0).T))])
+        self._line = (across, arc)
+        return arc
 
     def station(self, x: float, y: float, z: float | None = None) -> Station | None:
         """The point (x, y) [m, CARLA plan] on the road frame, or None beyond the chain's ends or, given its height
@@ -151,7 +146,7 @@ class RoadFrame:
             old = Station(s=float(self.s[self._index0]), across=here.across, yaw_deg=0.0)
             advance = self.distance_along(old, here, here.across)
             ds = here.s - float(self.s[self._index0])
-            moved = _follow(self.anchor, ds, self.driving) if abs(ds) > MIN_ADVANCE_M else self.anchor
+            moved = follow(self.anchor, ds, self.driving) if abs(ds) > MIN_ADVANCE_M else self.anchor
             if moved is not None:
                 self.anchor = moved
                 left = beside(self.map, self.anchor, -1, self.driving)  # a lane added on the left: anchor on it

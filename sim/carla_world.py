@@ -69,6 +69,17 @@ def beside(world_map: Any, wp: Any, side: int, driving: Any) -> Any:
     return lane if lane is not None and wp.is_junction and lane.lane_id * wp.lane_id > 0 else None
 
 
+def follow(wp: Any, distance: float, driving: Any) -> Any:
+    """The driving-lane waypoint `distance` [m] ahead (behind if negative) on `wp`'s lane; where the lane branches,
+    the branch that turns least (on a highway, the through lane rather than an exit). None at a dead end."""
+    found = wp.next(distance) if distance > 0 else wp.previous(-distance)
+    found = [c for c in found if c.lane_type == driving]
+    if not found:
+        return None
+    yaw = wp.transform.rotation.yaw
+    return max(found, key=lambda c: math.cos(math.radians(c.transform.rotation.yaw - yaw)))
+
+
 def lanes_across(world_map: Any, wp: Any, driving: Any) -> list[Any]:
     """The driving lanes running `wp`'s way at its station, leftmost first (one waypoint each; in a junction, a
     lane of type NONE where a through lane has no markings, see `beside`)."""
@@ -126,9 +137,9 @@ def traffic_slots(world_map: Any, ego_wp: Any, driving: Any, spacing_m: float, r
         if lane.lane_type != driving:
             continue
         for k in range(1, steps + 1):
-            for found in (lane.next(k * spacing_m), lane.previous(k * spacing_m)):
-                if found and found[0].lane_type == driving:
-                    slots.append(found[0])
+            for found in (follow(lane, k * spacing_m, driving), follow(lane, -k * spacing_m, driving)):
+                if found is not None:
+                    slots.append(found)
     return slots
 
 
