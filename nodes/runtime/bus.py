@@ -19,13 +19,24 @@ from typing import Any
 
 import zmq
 
-from msgs import DecodeError, Message, decode, encode
+from msgs import DecodeError, Image, Message, decode, encode
+from msgs.codec import MAX_BODY_BYTES, MAX_IMAGE_BYTES
+from nodes.runtime.security import BusSecurity
 
 log = logging.getLogger(__name__)
 
-LOCKSTEP_HWM = 0  # unbounded queues in lockstep: the loop itself bounds what is in flight
+LOCKSTEP_HWM = 1000  # [messages] per connection; in lockstep a full queue holds the writer back, never drops
 REALTIME_HWM = 16  # [messages] a slow real-time reader loses old messages, never blocks the writer
+XPUB_IN_HWM = 64  # [messages] what a publisher's peers may queue towards it (subscriptions only)
+SUBSCRIPTION_MAX_BYTES = 1024  # [bytes] largest frame a publisher accepts from a peer (a subscription)
 COPY_THRESHOLD = 64 * 1024  # [bytes] frames larger than this are sent zero-copy
+SEND_WAIT_MS = 100  # [ms] a writer held back by a full queue checks this often whether it was asked to stop
+
+
+def frame_limit(kind: type[Message]) -> int:
+    """[bytes] the largest frame a subscriber of `kind` accepts: larger ones cut the connection (ZMQ_MAXMSGSIZE).
+    Twice what the codec takes, so that a merely oversize message still reaches it and is counted."""
+    return 2 * (MAX_BODY_BYTES + (MAX_IMAGE_BYTES if kind is Image else 0))
 
 
 class RuntimeDirError(RuntimeError):
@@ -73,14 +84,25 @@ def ipc_endpoint(namespace_dir: str, node: str, topic: str) -> str:
 class Publisher:
     """Publishes one topic's typed messages from one node."""
 
-    def __init__(self, ctx: zmq.Context, endpoint: str, topic: str, kind: type[Message], lockstep: bool) -> None:
+    def __init__(self, ctx: zmq.Context, endpoint: str, topic: str, kind: type[Message], lockstep: bool,
+                 security: BusSecurity | None = None, stop: Callable[[], bool] = lambda: False) -> None:
+        """`security`: CURVE keys for tcp endpoints; `stop`: true when a send held back by a full queue should give
+        up (the process is stopping)."""
         self.topic = topic
         self.kind = kind
         self.endpoint = endpoint
+        self.lockstep = lockstep
+        self.stop = stop
         self.sock = ctx.socket(zmq.XPUB)
         self.sock.setsockopt(zmq.XPUB_VERBOSE, 1)  # report every subscription, duplicates included
         self.sock.setsockopt(zmq.SNDHWM, LOCKSTEP_HWM if lockstep else REALTIME_HWM)
+        if lockstep:
+            self.sock.setsockopt(zmq.XPUB_NODROP, 1)  # a full queue is back-pressure, not a silent loss
+        self.sock.setsockopt(zmq.RCVHWM, XPUB_IN_HWM)
+        self.sock.setsockopt(zmq.MAXMSGSIZE, SUBSCRIPTION_MAX_BYTES)
         self.sock.setsockopt(zmq.LINGER, 2000)
+        if security is not None and endpoint.startswith("tcp://"):
+            security.serve(self.sock)
         try:
             self.sock.bind(endpoint)
         except zmq.ZMQError as exc:
@@ -88,6 +110,8 @@ class Publisher:
             raise OSError(f"cannot bind {endpoint} for {topic}: {exc}") from None
         self.subscriptions = 0
         self.sent = 0
+        self.foreign = 0  # frames from peers that are not a subscription to this topic (counted, dropped)
+        self.unsent = 0  # messages given up because the process stopped while the queue was full
         self._subscribe = b"\x01" + topic.encode()
         self._unsubscribe = b"\x00" + topic.encode()
 
@@ -99,6 +123,8 @@ class Publisher:
                 self.subscriptions += 1
             elif frame == self._unsubscribe:
                 self.subscriptions -= 1
+            elif frame[:1] not in (b"\x00", b"\x01"):  # data pushed at a publisher: nothing may write to it
+                self.foreign += 1
 
     def wait_for_subscribers(self, count: int, timeout_s: float, stop: Callable[[], bool] = lambda: False) -> bool:
         """Block until `count` subscribers are attached (True), or the timeout passes or `stop()` (False)."""
@@ -116,8 +142,22 @@ class Publisher:
         if not isinstance(msg, self.kind):
             raise TypeError(f"{self.topic} carries {self.kind.__name__}, not {type(msg).__name__}")
         frames = encode(self.topic, msg)
-        self.sock.send_multipart(frames, copy=len(frames) < 3 or len(frames[2]) < COPY_THRESHOLD)
-        self.sent += 1
+        copy = len(frames) < 3 or len(frames[2]) < COPY_THRESHOLD
+        if not self.lockstep:
+            self.sock.send_multipart(frames, copy=copy)
+            self.sent += 1
+            return
+        while True:  # lockstep: wait for room, never drop; give up only when the process is stopping
+            try:
+                self.sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=copy)
+                self.sent += 1
+                return
+            except zmq.Again:
+                if self.stop():
+                    self.unsent += 1
+                    return
+                self.sock.poll(SEND_WAIT_MS, zmq.POLLOUT)
+                self.drain_subscriptions()
 
     def close(self) -> None:
         self.sock.close()
@@ -126,10 +166,12 @@ class Publisher:
 class Subscriber:
     """One SUB socket reading several topics, each validated against its expected type."""
 
-    def __init__(self, ctx: zmq.Context, lockstep: bool) -> None:
+    def __init__(self, ctx: zmq.Context, lockstep: bool, security: BusSecurity | None = None) -> None:
         self.sock = ctx.socket(zmq.SUB)
         self.sock.setsockopt(zmq.RCVHWM, LOCKSTEP_HWM if lockstep else REALTIME_HWM)
         self.sock.setsockopt(zmq.LINGER, 0)
+        self.security = security
+        self._secured = False
         self.types: dict[str, type[Message]] = {}
         self.rejected: Counter[str] = Counter()
         self.received = 0
@@ -137,7 +179,11 @@ class Subscriber:
     def add(self, topic: str, kind: type[Message], endpoints: list[str]) -> None:
         self.types[topic] = kind
         self.sock.setsockopt(zmq.SUBSCRIBE, topic.encode())
+        self.sock.setsockopt(zmq.MAXMSGSIZE, frame_limit(kind))  # for the connections made next: this topic's
         for endpoint in endpoints:
+            if endpoint.startswith("tcp://") and self.security is not None and not self._secured:
+                self.security.connect_as_client(self.sock)
+                self._secured = True
             self.sock.connect(endpoint)
 
     def recv(self, timeout_ms: int) -> tuple[str, Message] | None:

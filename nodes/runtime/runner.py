@@ -24,6 +24,7 @@ from msgs.registry import TYPES_BY_NAME
 from nodes.runtime.bus import Publisher, Subscriber
 from nodes.runtime.inbox import LockstepInbox
 from nodes.runtime.node import Node, Outputs, make_params
+from nodes.runtime.security import BusSecurity, KeyFileError
 from nodes.runtime.spec import NodeSpec, load_node_class
 
 log = logging.getLogger("drivestack.runner")
@@ -45,15 +46,23 @@ class NodeRunner:
         self.stop_requested = False
         self.counters: Counter[str] = Counter()
         self.step_times_us: list[float] = []
+        self.security = BusSecurity.from_file(spec.bus_key) if spec.bus_key else None
+        if self.security is not None:
+            self.security.start(self.ctx)
+
+        def stopping() -> bool:
+            return self.stop_requested
+
         self.pubs = {
-            port: Publisher(self.ctx, out.endpoint, out.topic, TYPES_BY_NAME[out.type], self.lockstep)
+            port: Publisher(self.ctx, out.endpoint, out.topic, TYPES_BY_NAME[out.type], self.lockstep, self.security,
+                            stopping)
             for port, out in spec.outputs.items()
         }
         self.diag = (
-            Publisher(self.ctx, spec.diagnostics.endpoint, spec.diagnostics.topic, Diagnostics, False)
+            Publisher(self.ctx, spec.diagnostics.endpoint, spec.diagnostics.topic, Diagnostics, False, self.security)
             if spec.diagnostics else None
         )
-        self.sub = Subscriber(self.ctx, self.lockstep)
+        self.sub = Subscriber(self.ctx, self.lockstep, self.security)
         self.ports_of_topic: dict[str, list[str]] = {}
         for port, inp in spec.inputs.items():
             if inp.topic not in self.ports_of_topic:  # one subscription per topic, however many ports read it
@@ -193,6 +202,11 @@ class NodeRunner:
         counters.update({f"rejected_{k}": v for k, v in self.sub.rejected.items()})
         counters["rejected_messages"] = sum(self.sub.rejected.values())
         counters["late_messages"] = self.inbox.dropped_late
+        for pub in list(self.pubs.values()) + ([self.diag] if self.diag else []):
+            pub.drain_subscriptions()  # what peers sent a publisher: subscriptions, or foreign data (counted)
+        counters["refused_connections"] = self.security.refused if self.security else 0
+        counters["rejected_foreign_frames"] = sum(p.foreign for p in self.pubs.values()) + (
+            self.diag.foreign if self.diag else 0)
         counters.update(self.node.counters())
         values: dict[str, float] = {}
         if self.step_times_us:
@@ -209,6 +223,8 @@ class NodeRunner:
         if self.diag:
             self.diag.close()
         self.sub.close()
+        if self.security is not None:
+            self.security.stop()
         self.ctx.term()
 
 
@@ -257,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
             runner.run()
     except KeyboardInterrupt:
         pass
-    except (StartupError, ValueError, OSError) as exc:
+    except (StartupError, ValueError, OSError, KeyFileError) as exc:
         log.error("%s: %s", spec.name, exc)
         code = 2
     if runner is not None:

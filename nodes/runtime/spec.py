@@ -35,6 +35,7 @@ class NodeSpec(msgspec.Struct, kw_only=True):
     ready_timeout_s: float = 60.0  # [s]
     stall_timeout_s: float = 0.0  # [s] lockstep: hand out a tick with missing inputs after this; 0 = never
     run_dir: str = "."  # where the node may write outputs (recordings)
+    bus_key: str = ""  # tcp endpoints: the CURVE key file shared by the launches of the stack (nodes.runtime.security)
 
 
 def load_node_class(module: str) -> type[Node]:
