@@ -78,3 +78,5 @@ def test_commands_work_from_the_wheel(installed):
     for node in ("sim", "perception", "planning", "decision", "control"):
         assert any(line.startswith(node) for line in res.stdout.splitlines()), res.stdout
     assert (res.returncode, res.stdout) == (here.returncode, here.stdout)
+    res = _run(installed, "-m", "nodes.cli", "golden", "--refresh")
+    assert res.returncode == 2 and "source checkout" in res.stderr, res.stdout + res.stderr

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--file", type=Path, default=GOLDEN_FILE, help="the golden recording")
     args = parser.parse_args(argv)
     if args.refresh:
+        from nodes.share import is_checkout
+
+        if not is_checkout() and args.file == GOLDEN_FILE:
+            print("drivestack golden: --refresh rewrites tests/golden/ of a source checkout; this is an installed "
+                  "copy (give --file PATH to record elsewhere)", file=sys.stderr)
+            return 2
         print(f"golden recording written to {refresh(out=args.file)}")
     nodes = json.loads(read_metadata(args.file)["launch"]["resolved"])["nodes"]
     failed = 0
