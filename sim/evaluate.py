@@ -163,6 +163,43 @@ def episode_rows(recordings: list[Path]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: r["seed"])
 
 
+def recorded_rows(folder: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Per-episode rows of the whole episodes recorded under `folder`, by seed, and a line for each file or
+    episode left out (not a recording, never sealed, or an episode without its end: cut or interrupted).
+    ValueError when the same seed is recorded twice (one evaluation per folder) or nothing can be scored."""
+    from nodes.recorder.seal import RecordingError, check_usable
+    from sim.metrics import episode_metrics
+    from sim.trace import traces_from_recording
+
+    files = sorted(folder.rglob("*.mcap"))
+    if not files:
+        raise ValueError(f"no .mcap under {folder}")
+    rows: list[dict[str, Any]] = []
+    left_out: list[str] = []
+    seen: dict[int, Path] = {}
+    for path in files:
+        try:
+            state = check_usable(path)
+        except RecordingError as exc:
+            left_out.append(f"left out {exc}")
+            continue
+        if not state.complete:
+            left_out.append(f"{path} was cut ({state.reason}): only its episodes that ended are scored")
+        for trace in traces_from_recording(path):
+            if trace.end_reason in ("", "shutdown"):
+                why = "has no end (the recording stops inside it)" if not trace.end_reason else "was interrupted"
+                left_out.append(f"left out episode {trace.episode} (seed {trace.seed}) of {path}: it {why}")
+                continue
+            if trace.seed in seen:
+                raise ValueError(f"seed {trace.seed} is recorded twice, in {seen[trace.seed]} and {path}: give each "
+                                 "evaluation's recordings a folder of their own (one config per folder)")
+            seen[trace.seed] = path
+            rows.append(episode_metrics(trace))
+    if not rows:
+        raise ValueError(f"no whole episode to score under {folder}: " + "; ".join(left_out))
+    return sorted(rows, key=lambda r: r["seed"]), left_out
+
+
 def _drive(configs: list[str], overrides: dict[str, Any], args: argparse.Namespace, out: Path,
            meta: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """Drive every config over the seeds (locally or on Ray); per-episode rows per config name."""
@@ -244,11 +281,15 @@ def main(argv: list[str] | None = None) -> int:
          "started": started})
     if args.recordings:
         for folder in args.recordings:
-            recordings = sorted(folder.rglob("*.mcap"))
-            if not recordings:
-                print(f"drivestack evaluate: no .mcap under {folder}", file=sys.stderr)
+            try:
+                rows, left_out = recorded_rows(folder)
+            except ValueError as exc:
+                print(f"drivestack evaluate: error: {exc}", file=sys.stderr)
                 return 2
-            results[folder.name] = episode_rows(recordings)[: args.limit]
+            for note in left_out:
+                print(f"drivestack evaluate: warning: {note}", file=sys.stderr)
+            meta.setdefault("left_out", {})[folder.name] = left_out
+            results[folder.name] = rows[: args.limit]
     else:
         configs = args.compare or [args.launch_file or "full_stack.yaml"]
         try:

@@ -15,6 +15,7 @@ import msgspec
 from msgs import Message
 from msgs.registry import TOPICS
 from nodes.recorder.mcap_io import MESSAGE_ENCODING, Record, read_records
+from nodes.recorder.seal import RecordingError, check_usable
 from nodes.runtime.node import Node, Outputs, Params
 
 BATCH = 64  # [messages] at most this many per call at --rate max, so a stop request is seen promptly
@@ -41,6 +42,12 @@ class ReplayNode(Node):
     def __init__(self, params: ReplayParams) -> None:
         super().__init__(params)
         self.p = params
+        state = check_usable(params.file)
+        if not state.complete:  # flagged at the start and the end of the replay, not refused: it is what is left
+            self.cut_note = f"{params.file} was cut ({state.reason}): it holds the run only up to then"
+            print(f"replay: warning: {self.cut_note}", flush=True)
+        else:
+            self.cut_note = ""
         self.records: list[Record] = [r for r in read_records(params.file) if _wanted(params, r.topic)]
         if not self.records:
             raise ValueError(f"replay: {params.file} has no messages on the chosen topics")
@@ -59,6 +66,10 @@ class ReplayNode(Node):
             raise ValueError("file: give the recording to play (file:=PATH.mcap)")
         if not Path(params.file).is_file():
             raise ValueError(f"file: no such recording {params.file!r}")
+        try:
+            check_usable(params.file)  # not MCAP, empty, or cut and never sealed: refused before anything starts
+        except RecordingError as exc:
+            raise ValueError(f"file: {exc}") from None
         if params.rate < 0:
             raise ValueError(f"rate: must be >= 0 (0 = as fast as possible), got {params.rate}")
 
@@ -72,10 +83,14 @@ class ReplayNode(Node):
         try:
             with open(params.file, "rb") as f:
                 summary = make_reader(f).get_summary()
-            topics = {c.topic for c in summary.channels.values() if c.message_encoding == MESSAGE_ENCODING
-                      } if summary else set()
-        except Exception:  # noqa: BLE001 - an unfinalised file: scan it
-            topics = {r.topic for r in read_records(params.file)}
+            if summary is None:  # sealed after a failure: no summary section
+                raise ValueError("no summary")
+            topics = {c.topic for c in summary.channels.values() if c.message_encoding == MESSAGE_ENCODING}
+        except Exception:  # noqa: BLE001 - no summary (a cut recording) or not MCAP: scan it
+            try:
+                topics = {r.topic for r in read_records(params.file)}
+            except Exception:  # noqa: BLE001 - not a recording: `check` says so
+                topics = set()
         return {t: t for t in sorted(topics) if _wanted(params, t)}
 
     def realtime_period(self) -> float | None:
@@ -114,6 +129,8 @@ class ReplayNode(Node):
 
     def close(self) -> None:
         print(f"replayed {self.played} messages from {self.p.file}", flush=True)
+        if self.cut_note:
+            print(f"replay: warning: {self.cut_note}", flush=True)
 
 
 NODE = ReplayNode
