@@ -30,6 +30,7 @@ from sim.carla_world import beside, follow, lanes_across
 STEP_M = 2.0  # [m] between the chain's waypoints (a 54 m curve turns 2.1 deg in that; positions and directions are
 #               interpolated between them, so the chord's error is under 1 cm)
 MIN_ADVANCE_M = 1e-3  # [m] CARLA's next()/previous() want a positive distance
+RUNS_ALONG_COS = 0.5  # a vehicle's lane runs along the road if their directions differ by less than 60 degrees
 LEVEL_M = 4.0  # [m] a point this far above or below the road is on another level (Town04's loop crosses itself
 #                on a bridge 11 m above)
 
@@ -164,8 +165,9 @@ class RoadFrame:
         return step
 
     def runs_along(self, station: Station, yaw_deg: float) -> bool:
-        """True if a lane of direction `yaw_deg` [deg] runs the ego's way at `station` (not the other carriageway)."""
-        return math.cos(math.radians(yaw_deg - station.yaw_deg)) > 0
+        """True if a lane of direction `yaw_deg` [deg] runs the ego's way at `station`: within 60 degrees of the road
+        (a ramp joining it), not the other carriageway nor a road crossing it."""
+        return math.cos(math.radians(yaw_deg - station.yaw_deg)) > RUNS_ALONG_COS
 
 
 def _location(wp: Any, x: float, y: float, z: float | None) -> Any:

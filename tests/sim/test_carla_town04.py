@@ -222,6 +222,28 @@ def test_vehicles_keeping_their_lanes_read_no_lateral_speed_on_the_curves(town04
     assert np.mean(np.array(rotated_with_ego_lane) > 0.5) > 0.3  # the curves that made that wrong are there
 
 
+def test_a_car_on_the_bridge_above_the_ego_is_not_in_its_lanes(town04, loop):
+    """Town04's loop crosses itself on a bridge 11 m up: a car up there, right above the ego, is on another part of
+    the loop (and runs across it), not in the ego's lanes."""
+    xy = np.array([(w.transform.location.x, w.transform.location.y) for w in loop])
+    z = np.array([w.transform.location.z for w in loop])
+    low = int(np.argmin(np.where(z < 1.0, 0.0, np.inf) + np.min(np.hypot(*(xy[:, None] - xy[None, z > 9]).T), axis=0)))
+    high = int(np.argmin(np.hypot(*(xy - xy[low]).T) + np.where(z > 9, 0.0, np.inf)))
+    assert abs(z[high] - z[low]) > 9 and np.hypot(*(xy[high] - xy[low])) < 4  # one above the other
+    server = StandInServer(types=carla, opendrive=town04)
+    sim = CarlaSim(CarlaParams(vehicles_count=1, render=False), carla=carla, client=server.client())
+    sim.reset(seed=0, episode=0)
+    ego, car = (server.world.actors[a.id] for a in sim._vehicles)
+    ego.autopilot_port = 8000
+    for actor, wp in ((ego, loop[low]), (car, loop[high])):
+        t = wp.transform
+        place(actor, t.location.x, t.location.y, t.location.z, t.rotation.yaw, 0.0)
+    sim.step(ControlCommand(acceleration=0.0, steering=0.0))
+    assert sim.ego_state(sim.header()).lanes_count == LANES
+    assert sim.objects_gt(sim.header("ego")).objects == []
+    sim.close()
+
+
 @pytest.mark.slow
 def test_the_stack_drives_the_standin_on_town04_with_a_continuous_road_frame(town04):
     """Every node of launch/carla_stack.yaml, in one process, around the bridge on the stand-in server with the real
