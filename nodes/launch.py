@@ -78,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     except (LaunchError, ValueError) as exc:
         print(f"launch: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C while the plan's node modules are imported: nothing has started yet
+        print("launch: interrupted while starting; nothing was started", file=sys.stderr)
+        return 130
     if args.check:
         print(f"{plan.file}: OK, {len(plan.nodes)} nodes: {', '.join(n.name for n in plan.nodes)}")
         for w in plan.warnings:
@@ -87,10 +90,13 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         supervisor = Supervisor(plan, only=args.only.split(",") if args.only else None)
+        return supervisor.run()  # handles Ctrl-C itself once it has set up (before it starts any node)
     except LaunchError as exc:
         print(f"launch: error: {exc}", file=sys.stderr)
         return 2
-    return supervisor.run()
+    except KeyboardInterrupt:
+        print("launch: interrupted while starting; nothing was started", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

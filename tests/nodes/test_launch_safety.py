@@ -112,3 +112,40 @@ def test_a_yaml_alias_bomb_is_refused_at_once(tmp_path):
     res = run_launch(str(path), "--check", cwd=tmp_path, timeout=60)  # 10^9 values if expanded: hours, GBs
     assert res.returncode == 2, res.stdout + res.stderr
     assert "aliases (*name) are not allowed in launch files" in res.stderr
+
+
+@pytest.mark.parametrize("delay_s", [1.0, 2.0, 3.0])
+def test_ctrl_c_while_the_launcher_starts_is_one_line(tmp_path, delay_s):
+    """SIGINT while the plan's modules import, the specs are written or the nodes start: no traceback, exit 130."""
+    import signal
+    import time
+
+    from tests.conftest import popen_launch
+
+    proc = popen_launch(str(Path(__file__).parents[1] / "data" / "lane_change.yaml"), cwd=tmp_path)
+    try:
+        time.sleep(delay_s)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
+
+
+def test_an_unwritable_working_directory_is_one_line(tmp_path):
+    readonly = tmp_path / "ro"
+    readonly.mkdir()
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(readonly)], capture_output=True)
+    if res.returncode != 0:  # as a normal user a mode-0555 directory does the same; root writes through it
+        if os.getuid() == 0:
+            pytest.skip(f"cannot mount a read-only tmpfs here: {res.stderr.decode().strip()}")
+        os.chmod(readonly, 0o555)
+    try:
+        res = run_launch("demo.yaml", cwd=readonly, timeout=60)
+    finally:
+        subprocess.run(["umount", "-l", str(readonly)], capture_output=True)
+    assert res.returncode == 2, res.stdout + res.stderr
+    (line,) = res.stderr.strip().splitlines()
+    assert f"cannot create the run's output directory under {readonly}" in line and "start it from a directory" in line
