@@ -34,7 +34,7 @@ from typing import Any
 import yaml
 
 from msgs.registry import TOPICS
-from nodes.runtime.node import Node, Params, make_params
+from nodes.runtime.node import Node, Params, is_per_tick, make_params
 from nodes.runtime.spec import load_node_class
 from nodes.share import data_root
 
@@ -339,10 +339,11 @@ def _import_path(module: str, launch_file: Path) -> str | None:
     import importlib.util
 
     try:
-        if importlib.util.find_spec(module.partition(".")[0]) is not None:
-            return None
+        spec = importlib.util.find_spec(module.partition(".")[0])
     except (ImportError, ValueError):
         return None
+    if spec is not None and spec.origin not in (None, "namespace"):  # importable already (a bare folder of the
+        return None                                                  # same name, a namespace package, is not)
     folder = str(launch_file.parent)
     top = module.partition(".")[0]
     if not (Path(folder, f"{top}.py").is_file() or Path(folder, top, "__init__.py").is_file()):
@@ -486,6 +487,10 @@ def _check_graph(plan: LaunchPlan) -> None:
     for n in plan.nodes:
         for port, topic in n.inputs.items():
             if topic not in published:
+                if plan.mode == "lockstep" and is_per_tick(n.node_cls, n.params, port):
+                    raise LaunchError(n.file, f"waits every tick for {topic}, which no node of this launch publishes: "
+                                      "the stack would hang on its first tick; add its publisher or remap the input",
+                                      n.name, f"inputs.{port}")
                 if topic != "/diagnostics" and n.node_cls.lockstep_inputs:  # observers listen to whatever there is
                     plan.warnings.append(f"node '{n.name}' subscribes to {topic}, which no node here publishes")
                 continue
