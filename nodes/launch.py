@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from nodes.runtime.launchfile import LaunchError, load_plan, option_hint, parse_overrides, split_launch_args
@@ -72,7 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         die_with_parent()
     try:
         if args.show_args:
-            print(describe(args.file))
+            try:
+                print(describe(args.file), flush=True)
+            except BrokenPipeError:  # `launch FILE --show-args | head`: the reader went away
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
         plan = load_plan(args.file, parse_overrides(args.overrides))
     except (LaunchError, ValueError) as exc:

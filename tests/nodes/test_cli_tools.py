@@ -133,3 +133,11 @@ def test_info_on_a_file_that_is_not_mcap(tmp_path):
     assert res.returncode == 2 and "not an MCAP file" in res.stderr and "Traceback" not in res.stderr
     res = _cli("info", str(tmp_path / "missing.mcap"))
     assert res.returncode == 2 and "No such file" in res.stderr
+
+
+def test_launch_show_args_into_a_closed_pipe_is_quiet():
+    proc = subprocess.Popen([sys.executable, "-m", "nodes.launch", "full_stack.yaml", "--show-args"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(None), bufsize=0)
+    proc.stdout.close()  # like `| head -0`: the reader is gone before anything is written
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and b"Traceback" not in err, err
