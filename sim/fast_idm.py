@@ -10,6 +10,7 @@ from `math`'s in the last bit. Any case outside these conditions runs stock's ow
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -49,6 +50,7 @@ class IDMActs:
         self.lane_start_x = lane_start_x
         self._direction: dict[int, np.ndarray] = {}
         self._velocity: dict[int, np.ndarray] = {}
+        self._two_sqrt: dict[float, float] = {}
 
     def applies_to(self, vehicle: Any) -> bool:
         return type(vehicle) is IDMVehicle and not any(name in vehicle.__dict__ for name in _REPLAYED)
@@ -159,6 +161,10 @@ class IDMActs:
             return v.steering_control(target_lane_index)
         lateral = float(v.position[1]) - float(target_lane.start[1])
         lane_future_heading = target_lane.heading  # StraightLane.heading_at, whatever the longitudinal
+        if lateral == 0.0 and v.heading == 0.0 and lane_future_heading == 0.0 and v.speed > 0:
+            # On the lane's centre line, heading along it (every vehicle that never changed lanes): each
+            # term below is an exact zero (arcsin, tan and arctan of +-0 are +-0; wrap_to_pi(0) is 0).
+            return 0.0
         lateral_speed_command = -v.KP_LATERAL * lateral
         heading_command = np.arcsin(np_clip(lateral_speed_command / utils.not_zero(v.speed), -1, 1))
         heading_ref = lane_future_heading + np_clip(heading_command, -np.pi / 4, np.pi / 4)
@@ -196,8 +202,15 @@ class IDMActs:
         d0 = v.DISTANCE_WANTED
         tau = v.TIME_WANTED
         ab = -v.COMFORT_ACC_MAX * v.COMFORT_ACC_MIN
-        dv = np.dot(self.velocity(ego_vehicle) - self.velocity(front_vehicle), self.direction(ego_vehicle))
-        return d0 + ego_vehicle.speed * tau + ego_vehicle.speed * dv / (2 * np.sqrt(ab))
+        ue, uf, direction = self.velocity(ego_vehicle), self.velocity(front_vehicle), self.direction(ego_vehicle)
+        if direction[0] == 1.0 and direction[1] == 0.0 and math.isfinite(ue[1] - uf[1]):
+            dv = ue[0] - uf[0]  # np.dot(ue - uf, (1, 0)): the y term is an exact zero
+        else:
+            dv = np.dot(ue - uf, direction)
+        two_sqrt_ab = self._two_sqrt.get(ab)
+        if two_sqrt_ab is None:
+            two_sqrt_ab = self._two_sqrt[ab] = 2 * np.sqrt(ab)
+        return d0 + ego_vehicle.speed * tau + ego_vehicle.speed * dv / two_sqrt_ab
 
 
 __all__ = ["IDMActs", "np_clip", "stock_methods_unchanged"]

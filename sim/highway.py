@@ -262,22 +262,26 @@ class HighwaySim:
 
     def objects_gt(self, header: Header) -> ObjectArray:
         """Every other vehicle on the road, ego-frame offsets plus world values, in road-list order."""
-        road = self.unwrapped.road
         ego = self.unwrapped.vehicle
-        ego_pos, ego_vel = ego.position, ego.velocity
+        others = [v for v in self.unwrapped.road.vehicles if v is not ego]
+        if not others:
+            return ObjectArray(header=header, objects=[])
+        # Elementwise over all vehicles at once: the same doubles as vehicle by vehicle.
+        position = np.array([v.position for v in others], dtype=np.float64)
+        offset = (position - ego.position).tolist()
+        relative_velocity = (np.array([v.velocity for v in others], dtype=np.float64) - ego.velocity).tolist()
+        lengths = [float(v.LENGTH) for v in others]
+        widths = [float(v.WIDTH) for v in others]
+        in_view = self.view.fully_in_view_mask(position[:, 0] - ego.position[0], position[:, 1] - ego.position[1],
+                                               np.array(lengths), np.array(widths)).tolist()
         objects = []
-        for vehicle in road.vehicles:
-            if vehicle is ego:
-                continue
-            dx, dy = (float(d) for d in vehicle.position - ego_pos)
-            dvx, dvy = (float(d) for d in vehicle.velocity - ego_vel)
+        for i, vehicle in enumerate(others):
             lane_index = vehicle.lane_index[2] if vehicle.lane_index is not None else -1
+            (dx, dy), (dvx, dvy), (world_x, world_y) = offset[i], relative_velocity[i], position[i].tolist()
             objects.append(Object(
                 id=self._id_of(vehicle), x=dx, y=dy, vx=dvx, vy=dvy,
-                heading=float(vehicle.heading), length=float(vehicle.LENGTH), width=float(vehicle.WIDTH),
-                world_x=float(vehicle.position[0]), world_y=float(vehicle.position[1]),
-                speed=float(vehicle.speed), lane_index=int(lane_index),
-                in_view=self.view.fully_in_view(dx, dy, float(vehicle.LENGTH), float(vehicle.WIDTH)),
+                heading=float(vehicle.heading), length=lengths[i], width=widths[i], world_x=world_x, world_y=world_y,
+                speed=float(vehicle.speed), lane_index=int(lane_index), in_view=in_view[i],
             ))
         return ObjectArray(header=header, objects=objects)
 

@@ -45,6 +45,13 @@ class CameraView:
         c0, r0, c1, r1 = self.box_pixels(dx, dy, length, width)
         return c0 >= 0 and r0 >= 0 and c1 <= self.width and r1 <= self.height
 
+    def fully_in_view_mask(self, dx: np.ndarray, dy: np.ndarray, length: np.ndarray, width: np.ndarray
+                           ) -> np.ndarray:
+        """`fully_in_view` for arrays of vehicles, elementwise with the same arithmetic (the same answers)."""
+        c, r = self.to_pixels(dx, dy)
+        hl, hw = 0.5 * np.asarray(length) * self.scaling, 0.5 * np.asarray(width) * self.scaling
+        return (c - hl >= 0) & (r - hw >= 0) & (c + hl <= self.width) & (r + hw <= self.height)
+
     @property
     def range_m(self) -> tuple[float, float]:
         """(behind, ahead) [m] visible along the road."""
