@@ -37,6 +37,7 @@ from highway_env.road.lane import StraightLane
 from highway_env.road.road import LaneIndex, Road, RoadNetwork
 from highway_env.vehicle.objects import Landmark
 
+from sim import fast_render
 from sim.fast_idm import IDMActs, stock_methods_unchanged
 
 ROADS = ("fast", "stock")
@@ -139,9 +140,12 @@ class FastRoad(Road):
     @classmethod
     def from_road(cls, road: Road) -> FastRoad:
         """A FastRoad on `road`'s lanes, vehicles, objects and random generator."""
-        return cls(network=FastRoadNetwork.from_network(road.network), vehicles=road.vehicles,
+        fast = cls(network=FastRoadNetwork.from_network(road.network), vehicles=road.vehicles,
                    road_objects=road.objects, np_random=road.np_random, record_history=road.record_history,
                    neighbour_vehicles_connected_lanes=road.neighbour_vehicles_connected_lanes)
+        if fast.network.geometry.ok:
+            fast_render.register(fast.network.geometry.lanes)  # their markings: sim/fast_render.py
+        return fast
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -20,6 +20,7 @@ import gymnasium as gym
 import highway_env  # noqa: F401  (registers the highway-env ids with gymnasium)
 import msgspec
 import numpy as np
+import pygame
 
 from msgs import ControlCommand, EgoState, Header, Image, Object, ObjectArray
 from sim import fast_road
@@ -288,6 +289,15 @@ class HighwaySim:
     def camera(self, header: Header) -> Image:
         if not self.params.render:
             raise RuntimeError("HighwaySim.camera with render=False: set SimParams.render to True")
+        base = self.unwrapped
+        viewer = base.viewer
+        if self.params.road == "fast" and viewer is not None and viewer.offscreen and base.render_mode == "rgb_array":
+            # env.render() for an offscreen rgb_array viewer, read out row-major in one copy (stock's
+            # get_image transposes a column-major array: the same bytes in two more copies)
+            base.enable_auto_render = True
+            viewer.display()
+            return Image(header=header, width=viewer.sim_surface.get_width(), height=viewer.sim_surface.get_height(),
+                         data=pygame.image.tobytes(viewer.sim_surface, "RGB"))
         pixels = self.env.render()
         return Image.from_array(pixels, header)
 

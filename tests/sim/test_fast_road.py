@@ -15,7 +15,7 @@ import pytest
 from highway_env.road.road import Road, RoadNetwork
 from highway_env.vehicle.behavior import IDMVehicle
 
-from msgs import Action, ControlCommand
+from msgs import Action, ControlCommand, encode
 from nodes.planning.env import PlannerEnv, PlannerEnvConfig
 from sim.fast_road import FastRoad
 from sim.highway import HighwaySim, SimParams
@@ -90,6 +90,28 @@ def test_fast_road_matches_stock_for_the_idm_ego_and_the_training_world(env_id, 
                 sim.prepare()  # the sim node's work-ahead of road.act, as the running stack does
                 sim.step(cmd)
             assert state(sims["stock"].unwrapped.road) == state(sims["fast"].unwrapped.road), (seed, tick)
+            if sims["stock"].end_reason:
+                break
+
+
+def test_fast_road_publishes_stocks_bytes_camera_included():
+    """Every message the sim node publishes, camera frames included (the fast road also draws the lane
+    markings and reads the frame out its own way), is byte for byte stock's."""
+    sims = {road: HighwaySim(SimParams(vehicles_count=30, road=road)) for road in ("stock", "fast")}
+    rng = np.random.default_rng(1)
+    for seed in (5, 6):
+        for sim in sims.values():
+            sim.reset(seed, 0)
+        for _ in range(40):
+            cmd = ControlCommand(acceleration=float(rng.uniform(-1, 1)), steering=float(rng.uniform(-0.1, 0.1)))
+            frames = {}
+            for road, sim in sims.items():
+                sim.step(cmd)
+                frames[road] = [bytes(f) for topic, msg in (("/sim/camera", sim.camera(sim.header("camera"))),
+                                                            ("/sim/ego", sim.ego_state(sim.header())),
+                                                            ("/sim/objects_gt", sim.objects_gt(sim.header("ego"))))
+                                for f in encode(topic, msg)]
+            assert frames["stock"] == frames["fast"]
             if sims["stock"].end_reason:
                 break
 
