@@ -81,6 +81,9 @@ class OnnxDetector:
         onnx_int8. threshold: least score kept (None: the one stored with the export). view: the camera.
         threads: onnxruntime threads. path: the ONNX file (None: the one beside the weights)."""
         source = resolve_weights(weights)
+        if not source.is_file():
+            raise ValueError(f"perception weights not found: {source}. Train them with `drivestack train perception`"
+                             ", or run the node with mode: gt.")
         self.path = Path(path) if path is not None else exported_path(source, backend)
         self.session, meta = open_session(self.path, source, EXPORT_COMMANDS["perception"], threads)
         self.view = view

@@ -34,7 +34,7 @@ class PerceptionParams(Params, kw_only=True, forbid_unknown_fields=True):
     model: str = "perception.pt"  # detector weights: a file under models/, or a path
     score_threshold: float = 0.0  # [-] least detection score kept; 0 uses the one stored with the weights
     threads: int = 1  # CPU threads for the detector
-    backend: str = "torch"  # the detector's runtime: torch | onnx | onnx_int8 (nodes/deploy.py; README, Deployment)
+    backend: str = "onnx_int8"  # the detector's runtime: torch | onnx | onnx_int8 (nodes/deploy.py; README, Deployment)
     confirm_hits: int = 2  # detections before a track is published
     max_misses: int = 3  # frames a track survives without a detection
     gate_m: float = 2.5  # [m] largest distance between a track's prediction and its detection
@@ -60,8 +60,9 @@ class PerceptionNode(Node):
         if params.mode == "cnn" and params.backend != "torch":
             from nodes.perception.backends import resolve_weights
 
-            path = exported_path(resolve_weights(params.model), params.backend)
-            if not path.is_file():
+            source = resolve_weights(params.model)
+            path = exported_path(source, params.backend)
+            if source.is_file() and not path.is_file():  # missing weights: the detector names them
                 raise ValueError(f"perception: backend {params.backend} needs {path}: make it with "
                                  f"`{EXPORT_COMMANDS['perception']}`, or use backend: torch")
 

@@ -18,7 +18,7 @@ class PlanningParams(Params, kw_only=True, forbid_unknown_fields=True):
     policy: str = "dqn"  # "dqn": the trained model; "rules": the rule planner (nodes/planning/rules.py); "idle"
     rules: RuleParams = RuleParams()  # thresholds of policy "rules"
     model_path: str = DEFAULT_MODEL  # SB3 DQN zip; relative paths also resolve from the repository root
-    backend: str = "torch"  # the DQN's runtime: torch | onnx | onnx_int8 (nodes/deploy.py; README, Deployment)
+    backend: str = "onnx"  # the DQN's runtime: torch | onnx | onnx_int8 (nodes/deploy.py; README, Deployment)
     plan_rate_hz: float = 1.0  # [Hz] how often a new meta-action is chosen
     control_rate_hz: float = CONTROL_RATE_HZ  # [Hz] tick rate of the inputs
     see_behind: bool = ObservationConfig.see_behind  # Kinematics models: observe vehicles behind (as trained)

@@ -163,17 +163,3 @@ def test_node_on_an_onnx_backend_tracks_like_torch(exported, backend) -> None:
         published += len(want.objects)
     assert published > 100
 
-
-@pytest.mark.parametrize("backend", ["onnx", "onnx_int8"])
-def test_shipped_exports_are_current(backend) -> None:
-    """A shipped ONNX file was exported from the shipped weights; after they change: drivestack export perception."""
-    import onnx
-
-    source = resolve_weights("perception.pt")
-    path = exported_path(source, backend)
-    if not path.is_file():
-        assert backend != PerceptionParams().backend, f"the default backend's {path} is missing: " \
-                                                      "drivestack export perception"
-        pytest.skip(f"{path.name} is not shipped")
-    meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
-    assert meta[SOURCE_KEY] == file_sha256(source), f"{path} is stale: run drivestack export perception"

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from msgs import Action, EgoState, ObjectArray
-from nodes.deploy import BACKENDS, SOURCE_KEY, exported_path, file_sha256
+from nodes.deploy import SOURCE_KEY, exported_path, file_sha256
 from nodes.planning.backends import OnnxPolicy, make_policy
 from nodes.planning.export import export, quantize_int8
 from nodes.planning.node import PlanningNode, PlanningParams
@@ -173,17 +173,3 @@ def test_node_on_the_onnx_backend_plans_like_torch(shipped, inputs) -> None:
             replans += 1
     assert replans >= 2
 
-
-@pytest.mark.parametrize("backend", BACKENDS[1:])
-def test_shipped_exports_are_current(backend) -> None:
-    """A shipped ONNX file was exported from the shipped zip; after the zip changes: drivestack export planner."""
-    import onnx
-
-    source = resolve_model_path(DEFAULT_MODEL)
-    path = exported_path(source, backend)
-    default = PlanningParams().backend
-    if not path.is_file():
-        assert backend != default, f"the default backend's {path} is missing: drivestack export planner"
-        pytest.skip(f"{path.name} is not shipped")
-    meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
-    assert meta[SOURCE_KEY] == file_sha256(source), f"{path} is stale: run drivestack export planner"

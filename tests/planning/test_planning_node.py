@@ -92,7 +92,7 @@ def test_the_model_shape_picks_the_observation(tmp_path) -> None:
     path = tmp_path / "lanes.zip"
     DQN("MlpPolicy", env, policy_kwargs={"net_arch": [8]}, device="cpu").save(path)
     env.close()
-    node = PlanningNode(make_params(PlanningNode, {"model_path": str(path)}))
+    node = PlanningNode(make_params(PlanningNode, {"model_path": str(path), "backend": "torch"}))  # not exported
     assert node.observation == ObservationConfig(kind="lanes")
     ego, objects = _ticks(1)[0]
     plan = node.step({"ego": ego, "objects": objects})[0][1]
