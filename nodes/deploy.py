@@ -90,6 +90,8 @@ def open_session(path: str | Path, source: str | Path, command: str, threads: in
     opts.log_severity_level = 3  # errors only
     session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     meta = dict(session.get_modelmeta().custom_metadata_map)
-    if source.is_file() and meta.get(SOURCE_KEY) != file_sha256(source):
+    if not source.is_file():
+        raise ValueError(f"{path} is checked against the file it was exported from, {source}, which is missing")
+    if meta.get(SOURCE_KEY) != file_sha256(source):
         raise ValueError(f"{path} was exported from other weights than {source}: remake it with `{command}`")
     return session, meta

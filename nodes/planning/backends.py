@@ -12,7 +12,7 @@ import numpy as np
 
 from msgs import Action
 from nodes.deploy import EXPORT_COMMANDS, check_backend, exported_path, open_session
-from nodes.planning.policy import DQNPolicy, resolve_model_path
+from nodes.planning.policy import TRAIN_COMMAND, DQNPolicy, resolve_model_path
 
 
 class OnnxPolicy:
@@ -23,6 +23,9 @@ class OnnxPolicy:
         """model: the SB3 zip the export was made from. backend: onnx or onnx_int8. threads: onnxruntime
         threads. path: the ONNX file (None: the one beside the zip)."""
         source = resolve_model_path(model)
+        if not source.is_file():
+            raise FileNotFoundError(f"planner model {str(model)!r} not found (looked at {source}); the ONNX backends "
+                                    f"check their export against it. Make it with: {TRAIN_COMMAND}")
         self.path = Path(path) if path is not None else exported_path(source, backend)
         self.backend = backend
         self.session, meta = open_session(self.path, source, EXPORT_COMMANDS["planner"], threads)

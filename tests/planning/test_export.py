@@ -140,6 +140,8 @@ def test_a_stale_or_missing_export_is_refused(shipped, tmp_path) -> None:
         OnnxPolicy(other, "onnx", path=done.paths["onnx"])
     with pytest.raises(ValueError, match="drivestack export planner"):
         OnnxPolicy(other, "onnx")
+    with pytest.raises(FileNotFoundError, match="nowhere.zip"):
+        OnnxPolicy(tmp_path / "nowhere.zip", "onnx", path=done.paths["onnx"])
     with pytest.raises(ValueError, match="backend must be one of"):
         make_policy(model, "tflite")
     with pytest.raises(ValueError, match="needs .*planner.onnx.*drivestack export planner"):
