@@ -27,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-dir", type=Path, help="where the files go (default: beside the weights)")
     parser.add_argument("--no-int8", action="store_true", help="only the float32 ONNX file")
     args = parser.parse_args(argv)
+    try:
+        import onnx  # noqa: F401  (only writing the files needs it; running them needs onnxruntime)
+    except ImportError:
+        parser.exit(2, 'drivestack export: error: the onnx package is missing: pip install "drivestack[export]"\n')
     start = time.perf_counter()
     model = args.model or DEFAULT_SOURCES[args.what]
     if args.what == "perception":
