@@ -20,6 +20,7 @@ from highway_env.vehicle.behavior import IDMVehicle
 
 from nodes.planning.progress import TqdmProgress, tensorboard_dir
 from nodes.planning.seeds import TRAIN_SEED_RANGE
+from sim.highway import use_road
 
 EXAMPLE_DQN_PATH = Path("models/planner_example_dqn.zip")
 EXAMPLE_DQN_COMMAND = "python -m nodes.planning.baselines --out models/planner_example_dqn.zip"
@@ -63,7 +64,7 @@ def train_example_dqn(args: ExampleDQNArgs, out: Path, tensorboard_log: str | No
     from stable_baselines3 import DQN
 
     torch.set_num_threads(1)
-    env = SeededResets(gym.make(args.env_id), args.seed)
+    env = SeededResets(use_road(gym.make(args.env_id)), args.seed)
     model = DQN(
         "MlpPolicy", env, policy_kwargs={"net_arch": list(args.net_arch)}, learning_rate=args.learning_rate,
         buffer_size=args.buffer_size, learning_starts=args.learning_starts, batch_size=args.batch_size,
