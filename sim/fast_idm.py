@@ -27,6 +27,39 @@ _STOCK = {name: getattr(IDMVehicle, name) for name in _REPLAYED}
 _VEHICLE_ACT = Vehicle.act
 
 
+_STEPPED = ("step", "clip_actions", "on_state_update")
+_STOCK_STEP = {name: getattr(IDMVehicle, name) for name in _STEPPED}
+
+
+def steps_like_stock(vehicle: Any) -> bool:
+    """True for a plain IDMVehicle whose step is highway-env's own (class and instance unpatched)."""
+    return (type(vehicle) is IDMVehicle and not any(name in vehicle.__dict__ for name in _STEPPED)
+            and all(getattr(IDMVehicle, name) is method for name, method in _STOCK_STEP.items()))
+
+
+def idm_step(v: IDMVehicle, dt: float) -> None:
+    """IDMVehicle.step: the timer, then Vehicle.step, whose trigonometry is skipped where its arguments are
+    +-0 (a vehicle going straight along the road): arctan(tan(+-0) / 2) and sin(+-0) are that zero, cos(+-0) is 1.
+    """
+    v.timer += dt
+    v.clip_actions()
+    delta_f = v.action["steering"]
+    beta = np.float64(0.5 * delta_f) if delta_f == 0 else np.arctan(1 / 2 * np.tan(delta_f))
+    angle = v.heading + beta
+    if angle == 0:
+        velocity = v.speed * np.array([1.0, angle])
+    else:
+        velocity = v.speed * np.array([np.cos(angle), np.sin(angle)])
+    v.position += velocity * dt
+    if v.impact is not None:
+        v.position += v.impact
+        v.crashed = True
+        v.impact = None
+    v.heading += v.speed * (beta if beta == 0 else np.sin(beta)) / (v.LENGTH / 2) * dt
+    v.speed += v.action["acceleration"] * dt
+    v.on_state_update()
+
+
 def np_clip(x: Any, lo: Any, hi: Any) -> np.float64:
     """`np.clip(x, lo, hi)` for a scalar x and scalar bounds lo <= hi: numpy's max-then-min, NaN kept."""
     if x != x:
@@ -213,4 +246,4 @@ class IDMActs:
         return d0 + ego_vehicle.speed * tau + ego_vehicle.speed * dv / two_sqrt_ab
 
 
-__all__ = ["IDMActs", "np_clip", "stock_methods_unchanged"]
+__all__ = ["IDMActs", "idm_step", "np_clip", "steps_like_stock", "stock_methods_unchanged"]
