@@ -31,10 +31,14 @@ _STEPPED = ("step", "clip_actions", "on_state_update")
 _STOCK_STEP = {name: getattr(IDMVehicle, name) for name in _STEPPED}
 
 
+def stock_step_unchanged() -> bool:
+    """True while IDMVehicle's step, clip_actions and on_state_update are highway-env's own."""
+    return all(getattr(IDMVehicle, name) is method for name, method in _STOCK_STEP.items())
+
+
 def steps_like_stock(vehicle: Any) -> bool:
-    """True for a plain IDMVehicle whose step is highway-env's own (class and instance unpatched)."""
-    return (type(vehicle) is IDMVehicle and not any(name in vehicle.__dict__ for name in _STEPPED)
-            and all(getattr(IDMVehicle, name) is method for name, method in _STOCK_STEP.items()))
+    """True for a plain IDMVehicle with no step of its own (given stock_step_unchanged())."""
+    return type(vehicle) is IDMVehicle and not any(name in vehicle.__dict__ for name in _STEPPED)
 
 
 def idm_step(v: IDMVehicle, dt: float) -> None:
@@ -246,4 +250,4 @@ class IDMActs:
         return d0 + ego_vehicle.speed * tau + ego_vehicle.speed * dv / two_sqrt_ab
 
 
-__all__ = ["IDMActs", "idm_step", "np_clip", "steps_like_stock", "stock_methods_unchanged"]
+__all__ = ["IDMActs", "idm_step", "np_clip", "steps_like_stock", "stock_methods_unchanged", "stock_step_unchanged"]

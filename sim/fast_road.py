@@ -38,7 +38,7 @@ from highway_env.road.road import LaneIndex, Road, RoadNetwork
 from highway_env.vehicle.objects import Landmark
 
 from sim import fast_render
-from sim.fast_idm import IDMActs, idm_step, steps_like_stock, stock_methods_unchanged
+from sim.fast_idm import IDMActs, idm_step, steps_like_stock, stock_methods_unchanged, stock_step_unchanged
 
 ROADS = ("fast", "stock")
 # [m] added to highway-env's collision pre-check distance in the broad phase: far above the rounding of
@@ -232,8 +232,9 @@ class FastRoad(Road):
     def step(self, dt: float) -> None:
         """Step every vehicle (stock's step; sim.fast_idm.idm_step for plain IDM vehicles), then stock's
         collision test on the pairs the broad phase keeps."""
+        fast_idm_step = stock_step_unchanged()
         for vehicle in self.vehicles:
-            if steps_like_stock(vehicle):
+            if fast_idm_step and steps_like_stock(vehicle):
                 idm_step(vehicle, dt)
             else:
                 vehicle.step(dt)
