@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import ClassVar
 
-from msgs import Message
+from msgs import Message, encode_body
 from msgs.registry import TOPICS
 from nodes.recorder.foxglove_views import FoxgloveViews
 from nodes.recorder.mcap_io import RecordingWriter
@@ -54,6 +54,8 @@ class RecorderNode(Node):
         self.writer = RecordingWriter(self.path, metadata)
         self.views: FoxgloveViews | None = None
         self.view_errors = 0
+        self.last_body: dict[str, bytes] = {}
+        self.resent_skipped = 0
         if params.foxglove:
             try:
                 self.views = FoxgloveViews()
@@ -76,7 +78,12 @@ class RecorderNode(Node):
 
     def on_message(self, port: str, msg: Message) -> None:
         now = time.time_ns()
-        self.writer.write(port, msg, now)
+        body = encode_body(msg)
+        if body == self.last_body.get(port):  # a tick sent again for a respawned node: recorded once
+            self.resent_skipped += 1
+            return
+        self.last_body[port] = body
+        self.writer.write_raw(port, type(msg), body, now)
         if self.views is not None:
             try:
                 views = self.views.convert(port, msg)
@@ -92,7 +99,8 @@ class RecorderNode(Node):
         return []
 
     def counters(self) -> dict[str, int]:
-        return {"recorded": self.writer.messages, "foxglove_view_errors": self.view_errors}
+        return {"recorded": self.writer.messages, "foxglove_view_errors": self.view_errors,
+                "resent_skipped": self.resent_skipped}
 
     def close(self) -> None:
         self.writer.finish()

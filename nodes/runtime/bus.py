@@ -112,6 +112,12 @@ class Publisher:
         self.sent = 0
         self.foreign = 0  # frames from peers that are not a subscription to this topic (counted, dropped)
         self.unsent = 0  # messages given up because the process stopped while the queue was full
+        # lockstep: a subscriber that joins a running stack (a respawned node) gets the last message again, so
+        # it can answer the tick its predecessor died in; the others see a duplicate of a tick, which they drop
+        self.live = False  # set once the stack runs: a subscription from then on is a rejoin
+        self.rejoined = False
+        self.resent = 0
+        self._last: list[Any] | None = None
         self._subscribe = b"\x01" + topic.encode()
         self._unsubscribe = b"\x00" + topic.encode()
 
@@ -121,6 +127,7 @@ class Publisher:
             frame = self.sock.recv()
             if frame == self._subscribe:
                 self.subscriptions += 1
+                self.rejoined = self.rejoined or self.live
             elif frame == self._unsubscribe:
                 self.subscriptions -= 1
             elif frame[:1] not in (b"\x00", b"\x01"):  # data pushed at a publisher: nothing may write to it
@@ -142,20 +149,35 @@ class Publisher:
         if not isinstance(msg, self.kind):
             raise TypeError(f"{self.topic} carries {self.kind.__name__}, not {type(msg).__name__}")
         frames = encode(self.topic, msg)
-        copy = len(frames) < 3 or len(frames[2]) < COPY_THRESHOLD
         if not self.lockstep:
-            self.sock.send_multipart(frames, copy=copy)
+            self.sock.send_multipart(frames, copy=len(frames) < 3 or len(frames[2]) < COPY_THRESHOLD)
             self.sent += 1
             return
+        self._last = frames
+        if self._send(frames):
+            self.sent += 1
+
+    def resend_last(self) -> bool:
+        """After a rejoin (see `live`), send the last message once more; True if it did."""
+        self.drain_subscriptions()
+        if not (self.rejoined and self._last is not None):
+            return False
+        self.rejoined = False
+        self._send(self._last)
+        self.resent += 1
+        return True
+
+    def _send(self, frames: list[Any]) -> bool:
+        """Send, waiting for room (never dropping); False if given up because the process is stopping."""
+        copy = len(frames) < 3 or len(frames[2]) < COPY_THRESHOLD
         while True:  # lockstep: wait for room, never drop; give up only when the process is stopping
             try:
                 self.sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=copy)
-                self.sent += 1
-                return
+                return True
             except zmq.Again:
                 if self.stop():
                     self.unsent += 1
-                    return
+                    return False
                 self.sock.poll(SEND_WAIT_MS, zmq.POLLOUT)
                 self.drain_subscriptions()
 

@@ -322,6 +322,9 @@ def _plan_node(path: Path, entry: Any, args: dict[str, Any], index: int) -> Plan
         if not isinstance(value, bool):
             raise LaunchError(path, f"must be true or false, got {value!r}", name, key)
         flags[key] = value
+    if flags["respawn"] and node_cls.keeps_record:  # a new recorder would start the run's record over
+        raise LaunchError(path, "a node that keeps the run's record cannot be respawned: its death ends the run "
+                          "with an error and its file is sealed", name, "respawn")
     return PlannedNode(
         name=name, module=module, node_cls=node_cls, params=params, raw_params=raw_params,
         inputs={p: remap.get(t, t) for p, t in ins.items()},

@@ -20,7 +20,7 @@ import numpy as np
 import zmq
 
 from msgs import Diagnostics, Message
-from msgs.registry import TYPES_BY_NAME
+from msgs.registry import TOPICS, TYPES_BY_NAME
 from nodes.runtime.bus import Publisher, Subscriber
 from nodes.runtime.inbox import LockstepInbox
 from nodes.runtime.node import Node, Outputs, make_params
@@ -31,6 +31,7 @@ log = logging.getLogger("drivestack.runner")
 
 HEARTBEAT_PERIOD_S = 1.0  # [s] wall time between /diagnostics messages
 POLL_MS = 20  # [ms] longest wait for input before housekeeping
+REJOIN_CHECK_S = 0.2  # [s] how often lockstep publishers look for a subscriber that joined the running stack
 
 
 class StartupError(RuntimeError):
@@ -119,6 +120,10 @@ class NodeRunner:
     def run(self) -> None:
         self.heartbeat("ok")
         next_beat = time.monotonic() + HEARTBEAT_PERIOD_S
+        rejoin_pubs = [p for p in self.pubs.values() if self.lockstep and _per_tick(p.topic, p.kind)]
+        for pub in rejoin_pubs:
+            pub.live = True
+        next_rejoin_check = time.monotonic() + REJOIN_CHECK_S
         self.publish(self.node.start())
         self.node.prepare()
         # real-time sources run on their period; a node with no inputs at all (replay) does in either mode
@@ -140,6 +145,9 @@ class NodeRunner:
                     next_tick = now + period
             if self.lockstep and self.spec.stall_timeout_s > 0:
                 self.check_stall(now)
+            if now >= next_rejoin_check:  # a respawned subscriber gets the tick its predecessor died in
+                self.counters["resent_for_rejoin"] += sum(pub.resend_last() for pub in rejoin_pubs)
+                next_rejoin_check = now + REJOIN_CHECK_S
             if now >= next_beat:
                 self.heartbeat("ok")
                 next_beat = now + HEARTBEAT_PERIOD_S
@@ -226,6 +234,12 @@ class NodeRunner:
         if self.security is not None:
             self.security.stop()
         self.ctx.term()
+
+
+def _per_tick(topic: str, kind: type[Message]) -> bool:
+    """Whether a topic carries one message per tick (a remapped topic: as the registered topics of its type)."""
+    spec = TOPICS.get(topic)
+    return spec.per_tick if spec else any(t.per_tick for t in TOPICS.values() if t.type is kind)
 
 
 def unblock_stop_signals() -> None:

@@ -223,7 +223,8 @@ def test_a_lockstep_writer_is_held_back_by_a_full_queue_and_loses_nothing(tmp_pa
     stop.set()
     writer.join(timeout=10)
     assert not writer.is_alive()
-    assert pub.unsent == 1 and LOCKSTEP_HWM <= pub.sent <= 2 * LOCKSTEP_HWM + 10  # bounded: held back, not queued
+    # held back, not queued without end: both ends' queues (2 x HWM) and what the kernel's socket buffer holds
+    assert pub.unsent == 1 and LOCKSTEP_HWM <= pub.sent <= 4 * LOCKSTEP_HWM
     got = []
     while (item := sub.recv(200)) is not None:
         got.append(item[1].header.tick)
