@@ -80,6 +80,36 @@ def check_endpoints_free(plan: LaunchPlan, graph: Graph, only: list[str]) -> Non
                                       f"{exc.strerror}; change base_port", node, "base_port") from None
 
 
+def lock_ports(plan: LaunchPlan, graph: Graph, only: list[str]) -> list[Any]:
+    """Hold a lock per tcp port this launch will bind, in the private runtime directory, for as long as it runs:
+    two launches of this user given the same ports at the same moment cannot both pass the port check (the
+    second one stops here with one line). Released by the OS when the launcher exits, however it exits."""
+    import fcntl
+
+    locks: list[Any] = []
+    for topic, by_node in graph.endpoints.items():
+        for node, endpoint in by_node.items():
+            if not endpoint.startswith("tcp://") or node not in only:
+                continue
+            host, port = endpoint[len("tcp://"):].rsplit(":", 1)
+            f = open(Path(ipc_root()) / f"tcp-{port}.lock", "a+")  # noqa: SIM115 - held open while the launch runs
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                f.seek(0)
+                holder = f.read().strip() or "?"
+                f.close()
+                for lock in locks:
+                    lock.close()
+                raise LaunchError(plan.node(node).file, f"endpoint {endpoint} for {topic} is taken by another "
+                                  f"launch of yours (pid {holder}); change base_port", node, "base_port") from None
+            f.truncate(0)
+            f.write(str(os.getpid()))
+            f.flush()
+            locks.append(f)
+    return locks
+
+
 def build_specs(plan: LaunchPlan, namespace_dir: str, run_dir: Path,
                 extra_subscribers: dict[str, int], bus_key: str = "") -> tuple[dict[str, NodeSpec], Graph]:
     graph = Graph(namespace_dir)
@@ -260,6 +290,7 @@ class Supervisor:
         counted = {t: 1 for t in self.watch if any(p in local for p in plan.publishers(t))}
         _, graph = build_specs(plan, self.namespace_dir, Path("."), {})
         check_endpoints_free(plan, graph, self.only)  # before anything is created or started
+        self._port_locks = lock_ports(plan, graph, self.only)  # atomic against another launch doing the same
         self.security: BusSecurity | None = None
         key_path = ""
         if plan.base_port:  # tcp endpoints: CURVE with the user's key, shared by every launch of the stack
@@ -305,18 +336,55 @@ class Supervisor:
         text = json.dumps(info, indent=2, default=str)
         (self.run_dir / "launch.json").write_text(text)
         Path(self.namespace_dir, "graph.json").write_text(text)
+
+    def _point_latest_here(self) -> None:
         latest = Path(ipc_root()) / "latest"
         tmp = Path(ipc_root()) / f".latest-{os.getpid()}"
         tmp.unlink(missing_ok=True)
         tmp.symlink_to(self.namespace_dir)
         tmp.replace(latest)
 
+    def _retarget_latest(self) -> None:
+        """`latest` names the newest stack still running (tools default to it), never one that has ended."""
+        root = Path(ipc_root())
+        latest = root / "latest"
+        try:
+            if os.readlink(latest) != self.namespace_dir:
+                return  # a newer launch took it
+        except OSError:
+            return
+        running = []
+        for graph in root.glob("*/graph.json"):
+            try:
+                pid = int(json.loads(graph.read_text())["pid"])
+                os.kill(pid, 0)
+                running.append((graph.stat().st_mtime, str(graph.parent)))
+            except (OSError, ValueError, KeyError):
+                continue
+        if running:
+            tmp = root / f".latest-{os.getpid()}"
+            tmp.unlink(missing_ok=True)
+            tmp.symlink_to(max(running)[1])
+            tmp.replace(latest)
+        else:
+            latest.unlink(missing_ok=True)
+
     def say(self, text: str) -> None:
         self.console.line(f"[launch] {text}")
 
     # -- main ---------------------------------------------------------------------------------------
     def run(self) -> int:
-        ctx = zmq.Context()
+        # first of all: from here on a Ctrl-C is a stop request, and the finally below always cleans up
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        unblock_stop_signals()
+        try:
+            return self._run()
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
+
+    def _sockets(self, ctx: zmq.Context) -> tuple[zmq.Socket, zmq.Socket]:
+        """The launcher's control socket (readiness, go) and its watch on the run (summaries, status, end)."""
         control = ctx.socket(zmq.ROUTER)
         control.setsockopt(zmq.LINGER, 0)
         control.bind(f"ipc://{self.namespace_dir}/control")
@@ -342,10 +410,16 @@ class Supervisor:
         for topic in counted + uncounted:
             for endpoint in self.graph.endpoints[topic].values():
                 watch.connect(endpoint)
-        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        unblock_stop_signals()
+        return control, watch
+
+    def _run(self) -> int:
+        self._point_latest_here()
+        ctx = zmq.Context()
+        control: zmq.Socket | None = None
+        watch: zmq.Socket | None = None
         code = 1
         try:
+            control, watch = self._sockets(ctx)
             self.say(f"{self.plan.file.name}: {len(self.children)} nodes, {self.plan.mode} mode, "
                      f"outputs in {self.run_dir}")
             for w in self.plan.warnings:
@@ -355,12 +429,14 @@ class Supervisor:
             code = self._supervise(control, watch)
         finally:
             self._shutdown()
-            for s, h in previous.items():
-                signal.signal(s, h)
-            control.close()
-            watch.close()
+            for sock in (control, watch):
+                if sock is not None:
+                    sock.close()
             ctx.term()
             shutil.rmtree(self.namespace_dir, ignore_errors=True)
+            self._retarget_latest()
+            for lock in self._port_locks:
+                lock.close()
         code = self._seal_records(code)
         self._report(code)
         return code

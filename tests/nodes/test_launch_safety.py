@@ -149,3 +149,65 @@ def test_an_unwritable_working_directory_is_one_line(tmp_path):
     assert res.returncode == 2, res.stdout + res.stderr
     (line,) = res.stderr.strip().splitlines()
     assert f"cannot create the run's output directory under {readonly}" in line and "start it from a directory" in line
+
+
+def test_simultaneous_tcp_launches_on_the_same_ports_one_refused_in_one_line(tmp_path):
+    from tests.conftest import popen_launch
+
+    data = Path(__file__).parents[1] / "data" / "lane_change.yaml"
+    procs = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        procs.append(popen_launch(str(data), "base_port:=8120", "record:=false", cwd=tmp_path / name))
+    outs = [p.communicate(timeout=240)[0] for p in procs]
+    codes = sorted(p.returncode for p in procs)
+    assert codes == [0, 2], outs
+    refused = outs[[p.returncode for p in procs].index(2)]
+    (line,) = refused.strip().splitlines()
+    assert "launch: error:" in line and "base_port" in line
+    assert "is taken by another launch of yours" in line or "is not available" in line
+
+
+def test_latest_names_the_newest_running_stack_and_never_a_dead_one(tmp_path):
+    import json
+    import signal
+    import tempfile
+    import time
+
+    from tests.conftest import popen_launch
+
+    short = Path(tempfile.mkdtemp(prefix="ds", dir="/tmp"))  # ipc paths must stay short
+    env = {"TMPDIR": str(short)}
+    latest = short / f"drivestack-{os.getuid()}" / "latest"
+
+    def start(name: str):
+        (tmp_path / name).mkdir()
+        proc = popen_launch("demo.yaml", "ticks:=100000000", cwd=tmp_path / name, env=env)
+        deadline = time.monotonic() + 60
+        while not list((tmp_path / name).glob("runs/*/launch.json")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        ns = json.loads(next((tmp_path / name).glob("runs/*/launch.json")).read_text())["namespace_dir"]
+        while not (os.path.lexists(latest) and os.readlink(latest) == ns) and time.monotonic() < deadline:
+            time.sleep(0.05)  # the launcher points `latest` at its stack once it runs
+        return proc, ns
+
+    first, ns_first = start("first")
+    second, ns_second = start("second")
+    try:
+        assert os.readlink(latest) == ns_second
+        second.send_signal(signal.SIGINT)
+        second.communicate(timeout=30)
+        assert os.readlink(latest) == ns_first  # back to the stack that still runs
+        listing = subprocess.run([sys.executable, "-m", "nodes.cli", "topic", "list"], cwd=tmp_path,
+                                 capture_output=True, text=True, timeout=60, env=_env(env))
+        assert listing.returncode == 0 and "/sim/ego" in listing.stdout
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=30)
+        assert not os.path.lexists(latest)  # no stack runs: no link to a dead one
+        listing = subprocess.run([sys.executable, "-m", "nodes.cli", "topic", "list"], cwd=tmp_path,
+                                 capture_output=True, text=True, timeout=60, env=_env(env))
+        assert listing.returncode != 0 and "no running stack" in listing.stdout + listing.stderr
+    finally:
+        for proc in (first, second):
+            if proc.poll() is None:
+                proc.kill()
