@@ -47,6 +47,8 @@ MODES = ("lockstep", "realtime")
 _ARG_RE = re.compile(r"\$\(arg ([A-Za-z_][A-Za-z0-9_]*)\)")
 NODE_NAME_MAX = 32  # [characters] a name is part of ipc socket paths, which are limited to ~100 bytes
 NODE_NAME_RE = re.compile(rf"[A-Za-z][A-Za-z0-9_-]{{0,{NODE_NAME_MAX - 1}}}")
+HOST_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:-]{0,252}")  # a name, IPv4 or IPv6 address (no ports, paths)
+ALL_INTERFACES = ("0.0.0.0",)
 MODULE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
@@ -322,6 +324,10 @@ def _plan_node(path: Path, entry: Any, args: dict[str, Any], index: int) -> Plan
         if not isinstance(value, bool):
             raise LaunchError(path, f"must be true or false, got {value!r}", name, key)
         flags[key] = value
+    host = entry.get("host")
+    if host is not None and not (isinstance(host, str) and HOST_RE.fullmatch(host)):
+        raise LaunchError(path, f"{host!r} is not a host name or IP address to bind the node's tcp endpoints to",
+                          name, "host")
     if flags["respawn"] and node_cls.keeps_record:  # a new recorder would start the run's record over
         raise LaunchError(path, "a node that keeps the run's record cannot be respawned: its death ends the run "
                           "with an error and its file is sealed", name, "respawn")
@@ -331,7 +337,7 @@ def _plan_node(path: Path, entry: Any, args: dict[str, Any], index: int) -> Plan
         outputs={p: remap.get(t, t) for p, t in outs.items()},
         input_types={p: _type_name(t) for p, t in ins.items()},
         output_types={p: _type_name(t) for p, t in outs.items()},
-        required=flags["required"], respawn=flags["respawn"], host=entry.get("host"), file=str(path),
+        required=flags["required"], respawn=flags["respawn"], host=host, file=str(path),
         import_path=import_path,
     )
 
@@ -488,6 +494,10 @@ def _check_graph(plan: LaunchPlan) -> None:
                                   "remap one of them", n.name, f"outputs.{port}")
             published[topic] = (n, n.output_types[port])
     for n in plan.nodes:
+        if plan.base_port and n.host in ALL_INTERFACES:
+            plan.warnings.append(f"node '{n.name}' binds its tcp endpoints on every interface ({n.host}): anyone on "
+                                 "the network can reach them; CURVE admits only holders of your bus key (see "
+                                 "docs/security.md), but bind to the one interface the other host uses if you can")
         for port, topic in n.inputs.items():
             if topic not in published:
                 if plan.mode == "lockstep" and is_per_tick(n.node_cls, n.params, port):

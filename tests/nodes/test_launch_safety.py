@@ -211,3 +211,17 @@ def test_latest_names_the_newest_running_stack_and_never_a_dead_one(tmp_path):
         for proc in (first, second):
             if proc.poll() is None:
                 proc.kill()
+
+
+@pytest.mark.parametrize("host, code, expected", [
+    ("0.0.0.0", 0, "binds its tcp endpoints on every interface (0.0.0.0)"),
+    ("127.0.0.1/evil", 2, "is not a host name or IP address"),
+    ("a b", 2, "is not a host name or IP address"),
+])
+def test_a_node_host_is_checked_and_all_interfaces_is_said(tmp_path, host, code, expected):
+    path = tmp_path / "hosted.yaml"
+    path.write_text((Path(__file__).parents[1] / "data" / "lane_change.yaml").read_text().replace(
+        "module: nodes.control.node", f'module: nodes.control.node\n    host: "{host}"'))
+    res = run_launch(str(path), "base_port:=8140", "--check", cwd=tmp_path, timeout=60)
+    assert res.returncode == code, res.stdout + res.stderr
+    assert expected in res.stdout + res.stderr
