@@ -14,14 +14,19 @@ Each replan, in this order:
        incentive  progress(new) - progress(own) - politeness * cost(new follower's braking) > change_gain,
                   where progress(lane) = the metres the ego could make in `horizon` seconds behind that
                   lane's leads while keeping `min_gap` + `time_headway` to them (gap + horizon * lead
-                  speed - headway: "room and speed ahead"), capped at the top set-point;
+                  speed - headway: "room and speed ahead"), capped at the top set-point; an optional
+                  `edge_penalty` counts a lane at the road's edge as less room (one way out, not two);
        safety     the new leader's gap and the new follower's gap both hold min gap + time gap + the
                   closing term v_close^2 / (2 safe_decel): no one, the ego included, would have to brake
-                  harder than `safe_decel` (MOBIL's b_safe), checked a little stricter than decision's
-                  gap acceptance so that decision has no reason to refuse;
+                  harder than `safe_decel` (MOBIL's b_safe). With `anticipation` > 0 a change that is not
+                  safe yet but will be within that time (speeds held) is asked too: decision's gap
+                  acceptance holds it until the gap opens (with the overrides OFF it would go at once);
+       escape     trapped behind a lead slower than the lowest set-point and closing in (the ladder cannot
+                  follow it; with the overrides OFF nothing else will), any better lane is taken with
+                  `escape_gap_ratio` of the minimum gaps and no reverse cooldown;
        hysteresis `change_gain` is a threshold on the gain, `cooldown` seconds after the ego moved across
                   before any other change, and `reverse_cooldown` seconds before a change back the other
-                  way (no ping-pong);
+                  way (no ping-pong); a change decision refused (the ego never moved) is asked again;
   4. SLOWER as in 2. with the wider `slower_headway` / `slower_ttc`, when no lane change is taken;
   5. FASTER when the own lane is free enough for the next set-point, else IDLE.
 
@@ -59,21 +64,28 @@ class RuleParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     """Thresholds of `RulePlanner`. Gaps are bumper to bumper."""
 
     speed_setpoints: tuple[float, ...] = (20.0, 25.0, 30.0)  # [m/s] decision's FASTER/SLOWER ladder (the same)
-    horizon: float = 5.0  # [s] look-ahead of a lane's progress (the weight of a lead's speed against its gap)
+    horizon: float = 8.0  # [s] look-ahead of a lane's progress (the weight of a lead's speed against its gap)
     min_gap: float = 3.0  # [m] gap kept to a lead at standstill, in the progress estimate
     time_headway: float = 1.0  # [s] headway kept to a lead, in the progress estimate
     second_lead_gap: float = 8.0  # [m] room the first lead takes up in front of the second (length + s0)
-    change_gain: float = 10.0  # [m] progress a lane change must gain over staying
+    change_gain: float = 2.0  # [m] progress a lane change must gain over staying
+    edge_penalty: float = 0.0  # [m] progress taken off a lane at the road's edge (one way out instead of two)
+    lanes_count: int = 4  # lanes of the road (highway-v0's): tells from the ego's lane feature where the edges are
     politeness: float = 0.2  # [-] MOBIL p: weight of the new follower's braking, as metres over the horizon
     safe_decel: float = 3.0  # [m/s^2] most braking a change may impose on the new follower or the ego (b_safe)
-    front_min_gap: float = 6.0  # [m] gap to the new leader, plus front_time_gap at the ego's speed
-    front_time_gap: float = 0.6  # [s]
-    rear_min_gap: float = 6.0  # [m] gap to the new follower, plus rear_time_gap at its speed
-    rear_time_gap: float = 0.5  # [s]
+    front_min_gap: float = 5.0  # [m] gap to the new leader, plus front_time_gap at the ego's speed
+    front_time_gap: float = 0.5  # [s]
+    rear_min_gap: float = 5.0  # [m] gap to the new follower, plus rear_time_gap at its speed
+    rear_time_gap: float = 0.3  # [s]
+    # [s] also ask for a change that is not safe yet but will be in this time at the speeds seen: decision's gap
+    # acceptance holds it until the gap opens (overrides ON); with the overrides OFF it would be made at once
+    anticipation: float = 1.0
     moving_lateral_speed: float = 0.4  # [m/s] above this the ego is moving across (a change under way)
     moving_offset: float = 1.0  # [m] or this far off its lane centre
-    cooldown: float = 3.0  # [s] after the ego last moved across, before any other lane change
-    reverse_cooldown: float = 8.0  # [s] before a lane change opposite to the last one
+    escape_ttc: float = 20.0  # [s] trapped: the own lead is slower than the lowest set-point, closing in this soon ...
+    escape_gap_ratio: float = 0.5  # [-] ... then any better lane is taken, keeping this share of the minimum gaps
+    cooldown: float = 1.0  # [s] after the ego last moved across, before any other lane change
+    reverse_cooldown: float = 3.0  # [s] before a lane change opposite to the last one
     urgent_headway: float = 0.5  # [s] SLOWER before any lane change when the own lead is closer than this ...
     urgent_ttc: float = 2.0  # [s] ... or closing in faster than this (time-to-collision at the set-point)
     slower_headway: float = 0.8  # [s] SLOWER, when no lane change is better, below this time headway ...
@@ -85,13 +97,16 @@ class RuleParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
         sp = self.speed_setpoints
         if not sp or sp[0] < 0 or any(b <= a for a, b in zip(sp, sp[1:], strict=False)):
             raise ValueError(f"RuleParams.speed_setpoints must be >= 0 and strictly ascending, got {sp}")
-        for name in ("horizon", "safe_decel", "slower_ttc", "urgent_ttc"):
+        if self.lanes_count < 1:
+            raise ValueError(f"RuleParams.lanes_count must be >= 1, got {self.lanes_count}")
+        for name in ("horizon", "safe_decel", "slower_ttc", "urgent_ttc", "escape_ttc", "escape_gap_ratio"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"RuleParams.{name} must be finite and > 0, got {value}")
-        for name in ("min_gap", "time_headway", "second_lead_gap", "change_gain", "politeness", "front_min_gap",
-                     "front_time_gap", "rear_min_gap", "rear_time_gap", "moving_lateral_speed", "moving_offset",
-                     "cooldown", "reverse_cooldown", "urgent_headway", "slower_headway", "faster_headway"):
+        for name in ("min_gap", "time_headway", "second_lead_gap", "change_gain", "edge_penalty", "politeness",
+                     "front_min_gap", "front_time_gap", "rear_min_gap", "rear_time_gap", "anticipation",
+                     "moving_lateral_speed", "moving_offset", "cooldown", "reverse_cooldown", "urgent_headway",
+                     "slower_headway", "faster_headway"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"RuleParams.{name} must be finite and >= 0, got {value}")
@@ -110,6 +125,7 @@ class Lane:
 @dataclass(frozen=True)
 class Scene:
     speed: float  # [m/s] the ego's
+    lane: float  # the ego's lane index, read back with `lanes_count` lanes
     lateral_offset: float  # [m] from its lane centre
     lateral_speed: float  # [m/s]
     left: Lane
@@ -122,8 +138,8 @@ def _unit(value: float, low: float, high: float) -> float:
     return low + (float(value) + 1.0) * (high - low) / 2.0
 
 
-def decode(obs: np.ndarray) -> Scene:
-    """The "lanes" observation (see nodes/planning/observation.py) in SI units."""
+def decode(obs: np.ndarray, lanes_count: int = 4) -> Scene:
+    """The "lanes" observation (see nodes/planning/observation.py) in SI units, on a road of `lanes_count`."""
     obs = np.asarray(obs, dtype=np.float64)
     if obs.shape != OBSERVATION_SHAPE:
         raise ValueError(f"the rule planner reads the 'lanes' observation {OBSERVATION_SHAPE}, got {obs.shape}")
@@ -144,7 +160,8 @@ def decode(obs: np.ndarray) -> Scene:
         return Lane(exists=True, leads=tuple(leads), rear=rear)
 
     # the lateral features' scales are the observation's: offset over +-a lane width, vy over +-REL_SPEED_RANGE / 2
-    return Scene(speed=speed, lateral_offset=float(obs[0, 3]) * LANE_WIDTH,
+    return Scene(speed=speed, lane=_unit(obs[0, 2], 0.0, max(lanes_count - 1, 1)),
+                 lateral_offset=float(obs[0, 3]) * LANE_WIDTH,
                  lateral_speed=float(obs[0, 4]) * REL_SPEED_RANGE / 2.0,
                  left=lane(obs[_LEFT]), own=lane(obs[_OWN]), right=lane(obs[_RIGHT]))
 
@@ -182,7 +199,7 @@ class RulePlanner:
     def step(self, obs: np.ndarray) -> Action:
         """The meta-action for this replan."""
         p = self.params
-        scene = decode(obs)
+        scene = decode(obs, p.lanes_count)
         if self._setpoint is None:
             sp = p.speed_setpoints
             self._setpoint = min(range(len(sp)), key=lambda i: abs(sp[i] - scene.speed))
@@ -252,51 +269,77 @@ class RulePlanner:
             reach = min(reach, behind)
         return reach
 
-    def follower_braking(self, lane: Lane, speed: float) -> float:
-        """[m/s^2] how hard the new follower must brake to keep its gap if the ego cut in now (inf: no room)."""
+    def follower_braking(self, lane: Lane, speed: float, after: float = 0.0, ratio: float = 1.0) -> float:
+        """[m/s^2] how hard the new follower must brake to keep its gap if the ego cut in `after` seconds from
+        now, all speeds held, keeping `ratio` times the minimum gap (inf: no room)."""
         p = self.params
         if lane.rear is None:
             return 0.0
         gap, rear_speed = lane.rear
-        room = gap - p.rear_min_gap - p.rear_time_gap * rear_speed
+        gap += (speed - rear_speed) * after
+        room = gap - ratio * (p.rear_min_gap + p.rear_time_gap * rear_speed)
         if room <= 0:
             return math.inf
         closing = max(0.0, rear_speed - speed)
         return closing**2 / (2.0 * room)
 
-    def ego_braking(self, lane: Lane, speed: float) -> float:
-        """[m/s^2] how hard the ego must brake behind the new leader after the change (inf: no room)."""
+    def ego_braking(self, lane: Lane, speed: float, after: float = 0.0, ratio: float = 1.0) -> float:
+        """[m/s^2] how hard the ego must brake behind the new leader if it cut in `after` seconds from now, all
+        speeds held, keeping `ratio` times the minimum gap (inf: no room)."""
         p = self.params
         if not lane.leads:
             return 0.0
         gap, lead_speed = lane.leads[0]
-        room = gap - p.front_min_gap - p.front_time_gap * speed
+        gap += (lead_speed - speed) * after
+        room = gap - ratio * (p.front_min_gap + p.front_time_gap * speed)
         if room <= 0:
             return math.inf
         closing = max(0.0, speed - lead_speed)
         return closing**2 / (2.0 * room)
 
-    def incentive(self, lane: Lane, scene: Scene) -> float:
-        """[m] the gain of moving to `lane` over staying, less the politeness cost; -inf when unsafe."""
+    def incentive(self, lane: Lane, scene: Scene, direction: int, ratio: float = 1.0) -> float:
+        """[m] the gain of moving to `lane` (`direction` -1: left, +1: right) over staying, less the politeness
+        cost and the edge penalty's change; -inf when unsafe (gaps kept: `ratio` times the minimum ones)."""
         p = self.params
         if not lane.exists:
             return -math.inf
-        follower = self.follower_braking(lane, scene.speed)
-        if follower > p.safe_decel or self.ego_braking(lane, scene.speed) > p.safe_decel:
-            return -math.inf
+        follower = self.follower_braking(lane, scene.speed, 0.0, ratio)
+        if follower > p.safe_decel or self.ego_braking(lane, scene.speed, 0.0, ratio) > p.safe_decel:
+            # not safe now; with `anticipation`, asked anyway if it is in that time (decision holds it until then)
+            later = p.anticipation
+            if later <= 0 or self.follower_braking(lane, scene.speed, later, ratio) > p.safe_decel \
+                    or self.ego_braking(lane, scene.speed, later, ratio) > p.safe_decel:
+                return -math.inf
+            follower = self.follower_braking(lane, scene.speed, later, ratio)
         cost = p.politeness * 0.5 * follower * p.horizon**2
-        return self.progress(lane, scene.speed) - self.progress(scene.own, scene.speed) - cost
+        return self.progress(lane, scene.speed) - self.progress(scene.own, scene.speed) - cost \
+            - p.edge_penalty * (self._at_edge(scene.lane + direction) - self._at_edge(scene.lane))
+
+    def _at_edge(self, lane: float) -> bool:
+        return round(lane) <= 0 or round(lane) >= self.params.lanes_count - 1
+
+    def trapped(self, scene: Scene) -> bool:
+        """The own lead is slower than the lowest set-point and closing in: staying ends in a collision unless
+        decision's following brakes for it (not there with the overrides OFF)."""
+        p = self.params
+        if not scene.own.leads:
+            return False
+        gap, lead_speed = scene.own.leads[0]
+        floor = p.speed_setpoints[0]
+        return lead_speed < floor and gap < p.escape_ttc * (floor - lead_speed)
 
     def _lane_change(self, scene: Scene) -> tuple[Action, str] | None:
         p = self.params
         if self._since_moved < p.cooldown:
             return None
+        trapped = self.trapped(scene)
+        ratio, threshold = (p.escape_gap_ratio, 0.0) if trapped else (1.0, p.change_gain)
         best: tuple[float, Action, int] | None = None
         for lane, action, direction in ((scene.left, Action.LANE_LEFT, -1), (scene.right, Action.LANE_RIGHT, +1)):
-            if direction == -self._last_direction and self._since_direction < p.reverse_cooldown:
+            if direction == -self._last_direction and self._since_direction < p.reverse_cooldown and not trapped:
                 continue
-            gain = self.incentive(lane, scene)
-            if gain > p.change_gain and (best is None or gain > best[0]):
+            gain = self.incentive(lane, scene, direction, ratio)
+            if gain > threshold and (best is None or gain > best[0]):
                 best = (gain, action, direction)
         if best is None:
             return None

@@ -47,10 +47,13 @@ def test_blocked_lane_changes_to_the_free_one():
     # own lane: a 20 m/s car 22 m ahead (gap 17 m); left: the same at 24 m; right: empty.
     o = obs(me, (22.0, 0, 20.0), (24.0, -1, 20.0))
     planner = RulePlanner()
-    # closed form: progress(right) = 30 * 5 = 150 m; progress(own) = 17 + 20 * 5 - 3 - 20 = 94 m
+    # closed form: progress(right) = top set-point * horizon (nothing seen); progress(own) = gap + horizon * 20
+    # - min_gap - time_headway * 20 (with the defaults: 240 m against 154 m)
     scene = decode(o)
-    assert planner.progress(scene.right, 25.0) == pytest.approx(150.0)
-    assert planner.progress(scene.own, 25.0) == pytest.approx(94.0, abs=1e-3)
+    assert planner.progress(scene.right, 25.0) == pytest.approx(P.speed_setpoints[-1] * P.horizon)
+    own = 17.0 + 20.0 * P.horizon - P.min_gap - P.time_headway * 20.0
+    assert planner.progress(scene.own, 25.0) == pytest.approx(own, abs=1e-3)
+    assert planner.progress(scene.right, 25.0) - own > P.change_gain
     assert planner.step(o) == Action.LANE_RIGHT
 
 
@@ -64,7 +67,7 @@ def test_the_lane_with_room_and_speed_wins_over_the_one_with_room_only():
     assert RulePlanner().step(o) == Action.LANE_LEFT
 
 
-@pytest.mark.parametrize("closing,expect_change", [(3.0, True), (6.0, True), (8.0, False)])
+@pytest.mark.parametrize("closing,expect_change", [(3.0, True), (8.0, True), (10.0, False)])
 def test_new_followers_braking_decides_the_change(closing: float, expect_change: bool):
     # Right lane free ahead, a follower 35 m behind (gap 30 m) closing at `closing` m/s. The braking it needs
     # is closing^2 / (2 (gap - rear_min_gap - rear_time_gap * v_follower)); change only if <= safe_decel.
@@ -91,42 +94,48 @@ def test_unsafe_rear_gap_stays_in_lane():
 
 def test_small_gain_does_not_change_lanes():
     me = ego(lane=1, speed=25.0)
-    # own lead: gap 30 m at 24 m/s (progress 123 m), right lane's at 25 m/s (127 m): 4 m < change_gain
-    o = obs(me, (35.0, 0, 24.0), (35.0, 1, 25.0), (35.0, -1, 24.0))
+    # own lead: gap 30 m at 24 m/s, right lane's at 24.2 m/s: (horizon - time_headway) * 0.2 m/s more progress
+    o = obs(me, (35.0, 0, 24.0), (35.0, 1, 24.2), (35.0, -1, 24.0))
     planner = RulePlanner()
     scene = decode(o)
-    gain = planner.incentive(scene.right, scene)
+    gain = planner.incentive(scene.right, scene, +1)
+    assert gain == pytest.approx((P.horizon - P.time_headway) * 0.2, abs=1e-3)
     assert 0.0 < gain < P.change_gain
     assert planner.step(o) not in CHANGES
 
 
+SLOW_TO_CHANGE = msgspec.structs.replace(RuleParams(), cooldown=3.0, reverse_cooldown=8.0)
+
+
 def test_hysteresis_no_change_while_moving_across_nor_straight_back():
-    planner = RulePlanner(period=1.0)
+    p = SLOW_TO_CHANGE
+    planner = RulePlanner(p, period=1.0)
     # 1. the ego is moving right (a change under way): no new change, although the left lane is free
     moving = ego(lane=1, speed=25.0, vy=1.0, offset=1.5)
-    blocked_left_free = obs(moving, (15.0, 0, 20.0))
+    blocked_left_free = obs(moving, (22.0, 0, 20.0))
     assert planner.step(blocked_left_free) not in CHANGES
     # 2. settled in the new lane; its lead slows, the left lane (where it came from) is free. Any change waits
     #    `cooldown` after the move, a change back left waits `reverse_cooldown`.
     settled = ego(lane=2, speed=25.0)
-    stuck = obs(settled, (15.0, 0, 20.0), (15.0, 1, 20.0))  # own and right blocked, left free
+    stuck = obs(settled, (22.0, 0, 20.0), (22.0, 1, 20.0))  # own and right blocked, left free
     actions = []
     for _ in range(12):
         actions.append(planner.step(stuck))
     first_left = actions.index(Action.LANE_LEFT)
     assert Action.LANE_RIGHT not in actions
     # step k (k = 1.., the move seen at step 0) happens k seconds after the move
-    assert first_left + 1 >= P.reverse_cooldown
-    assert first_left + 1 <= P.reverse_cooldown + 1
+    assert actions[:first_left] == [Action.IDLE] * first_left
+    assert first_left + 1 == math.ceil(p.reverse_cooldown)
 
 
 def test_cooldown_after_a_move_holds_any_change():
-    planner = RulePlanner(period=1.0)
+    planner = RulePlanner(SLOW_TO_CHANGE, period=1.0)
     planner.step(obs(ego(lane=1, vy=1.0, offset=1.5)))  # seen moving right
     settled = ego(lane=2, speed=25.0)
-    stuck_right_free = obs(settled, (15.0, 0, 20.0), (15.0, -1, 20.0))  # the change goes on to the right
+    stuck_right_free = obs(settled, (22.0, 0, 20.0), (22.0, -1, 20.0))  # the change goes on to the right
     actions = [planner.step(stuck_right_free) for _ in range(5)]
-    assert actions.index(Action.LANE_RIGHT) + 1 == math.ceil(P.cooldown)
+    assert actions.index(Action.LANE_RIGHT) + 1 == math.ceil(SLOW_TO_CHANGE.cooldown)
+    assert not set(actions[:actions.index(Action.LANE_RIGHT)]) & set(CHANGES)  # (SLOWER meanwhile: 20 m/s lead)
 
 
 def test_a_refused_change_is_asked_again_at_once():
@@ -176,3 +185,31 @@ def test_bad_params_are_rejected_with_the_field_name(field, value):
 def test_wrong_observation_is_refused():
     with pytest.raises(ValueError, match="lanes"):
         RulePlanner().step(build_observation([], ego(), ObservationConfig()))
+
+
+def test_trapped_behind_a_lead_slower_than_the_lowest_set_point_takes_a_tighter_gap():
+    # Own lead at 19 m/s (below the 20 m/s floor), 12 m gap, closing: staying ends in a collision without
+    # decision's following. The left lane has a follower 15 m behind (gap 10 m) at the ego's speed: short of
+    # the normal rear gap (6 + 0.5 * 20 = 16 m), within half of it (8 m), so only the escape takes it.
+    me = ego(lane=1, speed=20.0)
+    blocked = obs(me, (17.0, 0, 19.0), (-15.0, -1, 20.0), (17.0, 1, 19.0))
+    planner = RulePlanner()
+    scene = decode(blocked)
+    assert planner.trapped(scene)
+    assert math.isinf(planner.follower_braking(scene.left, 20.0))
+    assert planner.follower_braking(scene.left, 20.0, ratio=P.escape_gap_ratio) == 0.0
+    assert planner.step(blocked) == Action.LANE_LEFT
+    # the same with a lead at 21 m/s is not a trap: the normal rear gap holds, no change
+    fine = obs(me, (17.0, 0, 21.0), (-15.0, -1, 20.0), (17.0, 1, 21.0))
+    assert not RulePlanner().trapped(decode(fine))
+    assert RulePlanner().step(fine) not in CHANGES
+
+
+@pytest.mark.parametrize("anticipation,expect_change", [(0.0, False), (1.0, False), (5.0, True)])
+def test_anticipation_asks_for_a_gap_that_opens_in_time(anticipation: float, expect_change: bool):
+    # Right lane free ahead; a follower 10 m behind (gap 5 m) at 22 m/s, 3 m/s slower than the ego: the gap
+    # grows 3 m a second and reaches the 6 + 0.5 * 22 = 17 m needed in 4 s.
+    me = ego(lane=0, speed=25.0)
+    o = obs(me, (22.0, 0, 20.0), (-10.0, 1, 22.0))
+    params = msgspec.structs.replace(RuleParams(), anticipation=anticipation)
+    assert (RulePlanner(params).step(o) == Action.LANE_RIGHT) == expect_change
