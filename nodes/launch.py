@@ -6,7 +6,14 @@ import argparse
 import os
 import sys
 
-from nodes.runtime.launchfile import LaunchError, load_plan, option_hint, parse_overrides, split_launch_args
+from nodes.runtime.launchfile import (
+    LaunchError,
+    did_you_mean,
+    load_plan,
+    option_hint,
+    parse_overrides,
+    split_launch_args,
+)
 from nodes.runtime.runner import die_with_parent
 
 
@@ -17,11 +24,21 @@ def describe(plan_file: str) -> str:
 
     data = yaml.safe_load(resolve_path(plan_file).read_text()) or {}
     lines = [f"{plan_file}: {data.get('description', '')}", "args:"]
+    rows = []
     for name, decl in (data.get("args") or {}).items():
         decl = decl if isinstance(decl, dict) else {"default": decl}
-        choices = f" (one of {decl['choices']})" if "choices" in decl else ""
-        lines.append(f"  {name}:={decl.get('default')!r:<10} {decl.get('doc', '')}{choices}")
+        choices = f" (one of: {', '.join(map(_as_arg, decl['choices']))})" if "choices" in decl else ""
+        rows.append((f"{name}:={_as_arg(decl.get('default'))}", f"{decl.get('doc', '')}{choices}"))
+    width = max((len(pair) for pair, _ in rows), default=0)
+    lines += [f"  {pair:<{width}}  {doc}" for pair, doc in rows]
     return "\n".join(lines)
+
+
+def _as_arg(value: object) -> str:
+    """A value as it is typed on the command line (true, 3, cnn)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "(none)" if value is None else str(value)
 
 
 def _declared_args(plan_file: str) -> list[str]:
@@ -36,8 +53,9 @@ def _declared_args(plan_file: str) -> list[str]:
     return list(data.get("args") or {}) if isinstance(data, dict) else []
 
 
-def _unknown_options(plan_file: str, unknown: list[str]) -> str:
-    """'unrecognised arguments: --episodes 2; launch args are given as name:=value: episodes:=2'."""
+def _unknown_options(plan_file: str, unknown: list[str], flags: list[str]) -> str:
+    """'unrecognised arguments: --episodes 2; launch args are given as name:=value: episodes:=2', or a near
+    miss among launch's own `flags` ('--chek': did you mean '--check'?)."""
     text = f"unrecognised arguments: {' '.join(unknown)}"
     for i, token in enumerate(unknown):
         if token.startswith("-"):
@@ -45,6 +63,8 @@ def _unknown_options(plan_file: str, unknown: list[str]) -> str:
             hint = option_hint(token, _declared_args(plan_file), following)
             if hint:
                 return f"{text}; {hint}"
+            if near := did_you_mean(token.partition("=")[0], flags):
+                return text + near
     return text
 
 
@@ -67,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     pairs, rest = split_launch_args(sys.argv[1:] if argv is None else argv)
     args, unknown = parser.parse_known_args(rest)
     if unknown:
-        parser.error(_unknown_options(args.file, unknown))
+        flags = [f for action in parser._actions for f in action.option_strings if f.startswith("--")]
+        parser.error(_unknown_options(args.file, unknown, flags))
     args.overrides += pairs
     if argv is None:  # run as a program: stop (SIGTERM -> clean shutdown) if whatever started it dies
         die_with_parent()

@@ -107,3 +107,12 @@ def test_evaluate_compare_applies_args_after_the_options_to_every_file(tmp_path)
         assert row["end_reason"] == "time_limit" and float(row["duration_s"]) == pytest.approx(2.0, abs=0.1), row
     wall = next(line for line in (out / "summary.md").read_text().splitlines() if line.startswith("- wall_s:"))
     assert re.fullmatch(r"- wall_s: full_stack.yaml [0-9.]+ s, idm_baseline.yaml [0-9.]+ s", wall), wall
+
+
+def test_a_mistyped_launch_flag_gets_a_suggestion_and_show_args_prints_args_as_typed():
+    res = _launch("full_stack.yaml", "--chek")
+    assert res.returncode == 2 and "did you mean '--check'?" in res.stderr, res.stderr
+    res = _launch("full_stack.yaml", "--show-args")
+    assert res.returncode == 0
+    assert re.search(r"^  record:=true +write every topic", res.stdout, re.M), res.stdout
+    assert re.search(r"^  perception:=cnn .*\(one of: cnn, gt\)$", res.stdout, re.M), res.stdout
