@@ -14,7 +14,7 @@ from nodes.runtime.launchfile import (
     parse_overrides,
     split_launch_args,
 )
-from nodes.runtime.runner import die_with_parent
+from nodes.runtime.runner import DeferredInterrupt, die_with_parent
 
 
 def describe(plan_file: str) -> str:
@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     args.overrides += pairs
     if argv is None:  # run as a program: stop (SIGTERM -> clean shutdown) if whatever started it dies
         die_with_parent()
+    interrupted = DeferredInterrupt()  # Ctrl-C while node modules import: taken once they are in
     try:
         if args.show_args:
             try:
@@ -101,11 +102,12 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         plan = load_plan(args.file, parse_overrides(args.overrides))
     except (LaunchError, ValueError) as exc:
+        if interrupted:
+            return _interrupted()
         print(f"launch: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # Ctrl-C while the plan's node modules are imported: nothing has started yet
-        print("launch: interrupted while starting; nothing was started", file=sys.stderr)
-        return 130
+    if interrupted:
+        return _interrupted()
     if args.check:
         print(f"{plan.file}: OK, {len(plan.nodes)} nodes: {', '.join(n.name for n in plan.nodes)}")
         for w in plan.warnings:
@@ -115,13 +117,18 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         supervisor = Supervisor(plan, only=args.only.split(",") if args.only else None)
-        return supervisor.run()  # handles Ctrl-C itself once it has set up (before it starts any node)
     except LaunchError as exc:
         print(f"launch: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("launch: interrupted while starting; nothing was started", file=sys.stderr)
-        return 130
+    if interrupted:
+        supervisor.discard()
+        return _interrupted()
+    return supervisor.run()  # takes Ctrl-C over first thing, before it starts any node
+
+
+def _interrupted() -> int:
+    print("launch: interrupted while starting; nothing was started", file=sys.stderr)
+    return 130
 
 
 if __name__ == "__main__":

@@ -344,6 +344,12 @@ class Supervisor:
         tmp.symlink_to(self.namespace_dir)
         tmp.replace(latest)
 
+    def discard(self) -> None:
+        """Undo what the constructor made, for a launch stopped before `run` (its run directory stays)."""
+        shutil.rmtree(self.namespace_dir, ignore_errors=True)
+        for lock in self._port_locks:
+            lock.close()
+
     def _retarget_latest(self) -> None:
         """`latest` names the newest stack still running (tools default to it), never one that has ended."""
         root = Path(ipc_root())
@@ -598,7 +604,7 @@ class Supervisor:
                 self.say(f"error: recording {path} is cut and could not be sealed: {exc}")
                 code = 1
                 continue
-            if not state.complete:
+            if not state.complete and self.started:  # (before the run began there was nothing to lose)
                 self.say(f"error: recording {path} is cut: node '{name}' {how}; sealed, it holds what was "
                          "recorded up to then and nothing after")
                 code = 1
