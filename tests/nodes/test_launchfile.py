@@ -38,7 +38,8 @@ def test_good_file_resolves_args_with_types(tmp_path):
 
 @pytest.mark.parametrize("mutation, expected", [
     (lambda t: t.replace("nodes:", "nodes: [\n"), "not valid YAML"),
-    (lambda t: t.replace("nodes.demo.echo", "nodes.demo.nope"), "node 'echo': module: no module named 'nodes.demo.nope'"),
+    (lambda t: t.replace("nodes.demo.echo", "nodes.demo.nope"),
+     "node 'echo': module: no module named 'nodes.demo.nope'"),
     (lambda t: t.replace("params: {ticks: $(arg ticks)}", "params: {tickz: 3}"),
      "node 'ticker': params.tickz: Object contains unknown field `tickz`"),
     (lambda t: t.replace("params: {ticks: $(arg ticks)}", "params: {ticks: many}"),
