@@ -68,7 +68,7 @@ class RuleParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     min_gap: float = 3.0  # [m] gap kept to a lead at standstill, in the progress estimate
     time_headway: float = 1.0  # [s] headway kept to a lead, in the progress estimate
     second_lead_gap: float = 8.0  # [m] room the first lead takes up in front of the second (length + s0)
-    change_gain: float = 2.0  # [m] progress a lane change must gain over staying
+    change_gain: float = 20.0  # [m] progress a lane change must gain over staying
     edge_penalty: float = 0.0  # [m] progress taken off a lane at the road's edge (one way out instead of two)
     lanes_count: int = 4  # lanes of the road (highway-v0's): tells from the ego's lane feature where the edges are
     politeness: float = 0.2  # [-] MOBIL p: weight of the new follower's braking, as metres over the horizon
@@ -79,11 +79,11 @@ class RuleParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     rear_time_gap: float = 0.3  # [s]
     # [s] also ask for a change that is not safe yet but will be in this time at the speeds seen: decision's gap
     # acceptance holds it until the gap opens (overrides ON); with the overrides OFF it would be made at once
-    anticipation: float = 1.0
+    anticipation: float = 0.0
     moving_lateral_speed: float = 0.4  # [m/s] above this the ego is moving across (a change under way)
     moving_offset: float = 1.0  # [m] or this far off its lane centre
     escape_ttc: float = 20.0  # [s] trapped: the own lead is slower than the lowest set-point, closing in this soon ...
-    escape_gap_ratio: float = 0.5  # [-] ... then any better lane is taken, keeping this share of the minimum gaps
+    escape_gap_ratio: float = 0.25  # [-] ... then any better lane is taken, keeping this share of the minimum gaps
     cooldown: float = 1.0  # [s] after the ego last moved across, before any other lane change
     reverse_cooldown: float = 3.0  # [s] before a lane change opposite to the last one
     urgent_headway: float = 0.5  # [s] SLOWER before any lane change when the own lead is closer than this ...
