@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 
-from nodes.runtime.launchfile import (
+from nodes.runtime.interrupt import DeferredInterrupt
+
+# Run as a program: from this line on, a Ctrl-C (or SIGTERM) waits until the modules are in, then ends the launch
+# with one line; `main` takes it over (imported as a library, nothing changes until `main` is called).
+EARLY_INTERRUPT = DeferredInterrupt() if __name__ == "__main__" or sys.argv[0].endswith("launch") else None
+
+import argparse  # noqa: E402 - after the interrupt guard above
+import os  # noqa: E402
+
+from nodes.runtime.launchfile import (  # noqa: E402
     LaunchError,
     did_you_mean,
     load_plan,
@@ -14,7 +21,7 @@ from nodes.runtime.launchfile import (
     parse_overrides,
     split_launch_args,
 )
-from nodes.runtime.runner import DeferredInterrupt, die_with_parent
+from nodes.runtime.runner import die_with_parent  # noqa: E402
 
 
 def describe(plan_file: str) -> str:
@@ -69,6 +76,15 @@ def _unknown_options(plan_file: str, unknown: list[str], flags: list[str]) -> st
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Ctrl-C while node modules import: taken once they are in
+    interrupted = EARLY_INTERRUPT if EARLY_INTERRUPT is not None else DeferredInterrupt()
+    try:
+        return _main(argv, interrupted)
+    finally:
+        interrupted.release()
+
+
+def _main(argv: list[str] | None, interrupted: DeferredInterrupt) -> int:
     parser = argparse.ArgumentParser(
         prog="launch",
         description="Start every node of a launch file as its own process, wait until all are ready, "
@@ -92,7 +108,6 @@ def main(argv: list[str] | None = None) -> int:
     args.overrides += pairs
     if argv is None:  # run as a program: stop (SIGTERM -> clean shutdown) if whatever started it dies
         die_with_parent()
-    interrupted = DeferredInterrupt()  # Ctrl-C while node modules import: taken once they are in
     try:
         if args.show_args:
             try:

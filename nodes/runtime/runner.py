@@ -242,26 +242,6 @@ def _per_tick(topic: str, kind: type[Message]) -> bool:
     return spec.per_tick if spec else any(t.per_tick for t in TOPICS.values() if t.type is kind)
 
 
-class DeferredInterrupt:
-    """Until `release()`, SIGINT/SIGTERM only set this flag (true once one came): a program can finish importing
-    modules (a KeyboardInterrupt inside a C extension's initialisation can abort the interpreter) and then stop
-    cleanly with one line."""
-
-    def __init__(self) -> None:
-        self.came = False
-        self._previous = {s: signal.signal(s, self._note) for s in (signal.SIGINT, signal.SIGTERM)}
-
-    def _note(self, signum: int, _frame: object) -> None:
-        self.came = True
-
-    def __bool__(self) -> bool:
-        return self.came
-
-    def release(self) -> None:
-        for s, handler in self._previous.items():
-            signal.signal(s, handler)
-
-
 def unblock_stop_signals() -> None:
     """Take SIGINT/SIGTERM out of the blocked mask a parent may hand down (Ray's workers block SIGINT, and
     exec keeps the mask): a node must see the launcher's SIGINT to finish its work, e.g. finalise a recording."""
