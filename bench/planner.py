@@ -17,14 +17,19 @@ Columns (means over episodes):
   return_per_s      highway-env's normalised reward integrated over the episode [reward * s] / 40 s:
                     1 is the best possible; a crash forfeits the rest of the episode
   lane_changes      lane index changes per episode
-  overrides         plan periods (1 s) per episode in which decision did not follow the plan (ON row),
-                    and override_ratio, their fraction of all plan periods
+  overrides         plan periods (1 s) per episode in which decision did not follow the plan as asked
+                    (following a slower lead included), and override_ratio, their fraction of plan periods
+  interventions     plan periods per episode in which decision intervened (refused or aborted a lane
+                    change, braked in emergency), and intervention_ratio, their fraction of plan periods
+Our planners run three ways: overrides OFF (the plan as is), interventions OFF (following kept: adaptive
+cruise behind a slower lead, no refusal, no emergency brake: the planner drives on its own), overrides ON.
 highway-env's rows step at 1 Hz (their speed, reward and lane are sampled once a second); ours at 15 Hz.
-Seeds: BENCH_SEED_BASE + i (nodes/planning/seeds.py), never drawn by training or its evaluation.
-`--selection` runs the rows on SELECTION_SEED_BASE + i instead: the episodes on which a trained model is
-chosen (models/README.md), so that the held-out episodes never take part in choosing one.
+Seeds (nodes/planning/seeds.py), never drawn by training or its evaluation: BENCH_SEED_BASE + i by default
+(development episodes: earlier choices were checked on them); `--selection`: SELECTION_SEED_BASE + i, the
+episodes on which a trained model is chosen (models/README.md); `--held-out`: HELD_OUT_SEED_BASE + i, looked
+at once, after every choice.
 
-  PYTHONPATH=$PWD python bench/planner.py [--episodes 50] [--quick] [--selection] [--json PATH]
+  PYTHONPATH=$PWD python bench/planner.py [--episodes 50] [--quick] [--selection | --held-out] [--json PATH]
 """
 
 from __future__ import annotations
@@ -55,7 +60,7 @@ from nodes.planning.env import PlannerEnv, PlannerEnvConfig, evaluation_sim  # n
 from nodes.planning.observation import ObservationConfig  # noqa: E402
 from nodes.planning.policy import DEFAULT_MODEL, DQNPolicy  # noqa: E402
 from nodes.planning.rules import RulePlanner  # noqa: E402
-from nodes.planning.seeds import BENCH_SEED_BASE, SELECTION_SEED_BASE  # noqa: E402
+from nodes.planning.seeds import BENCH_SEED_BASE, HELD_OUT_SEED_BASE, SELECTION_SEED_BASE  # noqa: E402
 from sim.highway import use_road  # noqa: E402
 
 TRAINED_OFF_MODEL = str(Path(__file__).resolve().parents[1] / "models" / "planner_dqn_off.zip")
@@ -69,7 +74,8 @@ class Episode:
     mean_speed: float  # [m/s]
     reward_seconds: float  # normalised reward integrated over time [s]
     lane_changes: int
-    overrides: int = 0  # plan periods with an override
+    overrides: int = 0  # plan periods with an override (following included)
+    interventions: int = 0  # plan periods with an intervention
     plan_steps: int = 0
 
 
@@ -94,9 +100,11 @@ def run_reference(seed: int, act: Callable[[np.ndarray], int] | None) -> Episode
                    reward_seconds=float(np.sum(rewards)), lane_changes=int(np.count_nonzero(np.diff(lanes))))
 
 
-def planner_runner(policy: DQNPolicy | RulePlanner, overrides: bool) -> Callable[[int], Episode]:
+def planner_runner(policy: DQNPolicy | RulePlanner, overrides: bool,
+                   interventions: bool = True) -> Callable[[int], Episode]:
     observation = ObservationConfig.for_shape(policy.observation_shape)
-    env = PlannerEnv(PlannerEnvConfig(sim=evaluation_sim(), overrides=overrides, observation=observation))
+    env = PlannerEnv(PlannerEnvConfig(sim=evaluation_sim(), overrides=overrides, observation=observation,
+                                      interventions_share=1.0 if interventions else 0.0))
     dt = 1.0 / 15.0
 
     def run(seed: int) -> Episode:
@@ -110,7 +118,7 @@ def planner_runner(policy: DQNPolicy | RulePlanner, overrides: bool) -> Callable
         s = env.stats
         return Episode(collision=s.end_reason == "collision", mean_speed=s.mean_speed,
                        reward_seconds=s.reward_sum * dt, lane_changes=s.lane_changes,
-                       overrides=s.overridden_steps, plan_steps=s.plan_steps)
+                       overrides=s.overridden_steps, interventions=s.intervened_steps, plan_steps=s.plan_steps)
 
     return run
 
@@ -129,19 +137,23 @@ def summarise(name: str, episodes: list[Episode], seconds: float, with_overrides
         row["overrides_per_episode"] = float(np.mean([e.overrides for e in episodes]))
         plan_steps = max(sum(e.plan_steps for e in episodes), 1)
         row["override_ratio"] = float(sum(e.overrides for e in episodes) / plan_steps)
+        row["interventions_per_episode"] = float(np.mean([e.interventions for e in episodes]))
+        row["intervention_ratio"] = float(sum(e.interventions for e in episodes) / plan_steps)
     return row
 
 
 def table(rows: list[dict]) -> str:
     head = (f"| {'row':<37} | {'episodes':>8} | {'collision rate':>14} | {'mean speed m/s':>14} | "
-            f"{'return/s':>8} | {'lane changes/ep':>15} | {'overrides/ep':>12} | {'override ratio':>14} |")
+            f"{'return/s':>8} | {'lane changes/ep':>15} | {'overrides/ep':>12} | {'override ratio':>14} | "
+            f"{'intervention ratio':>18} |")
     lines = [head, "|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|"]
     for r in rows:
         ov = f"{r['overrides_per_episode']:.2f}" if "overrides_per_episode" in r else "-"
         ratio = f"{r['override_ratio']:.3f}" if "override_ratio" in r else "-"
+        iv = f"{r['intervention_ratio']:.3f}" if "intervention_ratio" in r else "-"
         lines.append(f"| {r['name']:<37} | {r['episodes']:>8} | {r['collision_rate']:>14.1%} | "
                      f"{r['mean_speed_mps']:>14.2f} | {r['return_per_s']:>8.3f} | "
-                     f"{r['lane_changes_per_episode']:>15.2f} | {ov:>12} | {ratio:>14} |")
+                     f"{r['lane_changes_per_episode']:>15.2f} | {ov:>12} | {ratio:>14} | {iv:>18} |")
     return "\n".join(lines)
 
 
@@ -176,17 +188,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--example-model", default=str(EXAMPLE_DQN_PATH),
                         help=f"the example DQN zip (made by: {EXAMPLE_DQN_COMMAND})")
     parser.add_argument("--extra", action="append", default=[], metavar="NAME=PATH",
-                        help="another planner zip to bench beside --model (rows NAME_overrides_off/_on)")
+                        help="another planner zip to bench beside --model (rows NAME_overrides_off, "
+                        "NAME_interventions_off, NAME_overrides_on)")
     parser.add_argument("--trained-off-model", default=TRAINED_OFF_MODEL,
                         help="the ablation DQN trained with overrides OFF ('' to leave its rows out)")
     parser.add_argument("--only", metavar="ROW[,ROW]", help="run only these rows (names as in the table)")
     parser.add_argument("--selection", action="store_true",
                         help="run on the model-selection episodes, not the held-out ones (no goals checked)")
+    parser.add_argument("--held-out", action="store_true",
+                        help="run on the held-out episodes (HELD_OUT_SEED_BASE): only once, after every choice")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args(argv)
+    if args.selection and args.held_out:
+        parser.error("--selection and --held-out are two different seed ranges: give one")
     n = 3 if args.quick else args.episodes
-    kind = "model-selection" if args.selection else "held-out"
-    seeds = [(SELECTION_SEED_BASE if args.selection else BENCH_SEED_BASE) + i for i in range(n)]
+    kind = "model-selection" if args.selection else "held-out" if args.held_out else "development"
+    base = SELECTION_SEED_BASE if args.selection else HELD_OUT_SEED_BASE if args.held_out else BENCH_SEED_BASE
+    seeds = [base + i for i in range(n)]
 
     import torch
 
@@ -200,8 +218,10 @@ def main(argv: list[str] | None = None) -> int:
         ("idm_mobil", lambda s: run_reference(s, None), False),
         ("example_dqn", lambda s: run_reference(s, lambda o: example.act(o)[0]), False),
         ("planner_dqn_overrides_off", planner_runner(ours, overrides=False), True),
+        ("planner_dqn_interventions_off", planner_runner(ours, overrides=True, interventions=False), True),
         ("planner_dqn_overrides_on", planner_runner(ours, overrides=True), True),
         ("rules_overrides_off", planner_runner(RulePlanner(), overrides=False), True),
+        ("rules_interventions_off", planner_runner(RulePlanner(), overrides=True, interventions=False), True),
         ("rules_overrides_on", planner_runner(RulePlanner(), overrides=True), True),
     ]
     for spec in extras:
@@ -210,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--extra wants NAME=PATH, got {spec!r}")
         other = DQNPolicy(path)
         runs += [(f"{name}_overrides_off", planner_runner(other, overrides=False), True),
+                 (f"{name}_interventions_off", planner_runner(other, overrides=True, interventions=False), True),
                  (f"{name}_overrides_on", planner_runner(other, overrides=True), True)]
     if args.only:
         wanted = set(args.only.split(","))
