@@ -23,7 +23,14 @@ from typing import Any
 
 from tqdm import tqdm
 
-from nodes.runtime.launchfile import LaunchError, load_plan, parse_overrides, resolve_path, split_launch_args
+from nodes.runtime.launchfile import (
+    LaunchError,
+    did_you_mean,
+    load_plan,
+    parse_overrides,
+    resolve_path,
+    split_launch_args,
+)
 
 # launch args that evaluate gives every run itself: a name:=value for them would be overwritten without a word
 EVALUATE_SETS = {"episodes": "use --episodes", "seed": "use --seed", "record": "every run is recorded",
@@ -255,6 +262,11 @@ def main(argv: list[str] | None = None) -> int:
     # name:=value pairs are taken out first, wherever they stand: after an option (`--episodes 1 duration:=10`)
     # or after --compare's files they would otherwise become a launch file or be dropped
     pairs, rest = split_launch_args(sys.argv[1:] if argv is None else argv)
+    flags = sorted(parser._option_string_actions)
+    for token in rest:
+        flag = token.partition("=")[0]
+        if flag.startswith("--") and not any(known.startswith(flag) for known in flags):
+            parser.error(f"unrecognised option {flag!r}{did_you_mean(flag, flags)}")
     args = parser.parse_intermixed_args(rest)
     args.overrides += pairs
     if args.compare and args.launch_file:

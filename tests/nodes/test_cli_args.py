@@ -83,6 +83,14 @@ def test_evaluate_refuses_pairs_it_would_overwrite(tmp_path, argv):
     assert not (tmp_path / "r").exists()  # nothing driven, no empty report directory
 
 
+def test_evaluate_suggests_its_own_option_for_a_mistyped_one(tmp_path):
+    res = _cli("evaluate", "full_stack.yaml", "--episdoes", "2", "--out", str(tmp_path / "r"))
+    assert res.returncode == 2 and "unrecognised option '--episdoes' (did you mean '--episodes'?)" in res.stderr
+    assert not (tmp_path / "r").exists()
+    res = _cli("evaluate", "full_stack.yaml", "--epi", "1", "--out", str(tmp_path / "r"), "--help")
+    assert res.returncode == 0  # an unambiguous prefix is still argparse's to take
+
+
 def test_evaluate_refuses_a_launch_file_both_before_and_after_compare(tmp_path):
     res = _cli("evaluate", "full_stack.yaml", "--compare", "idm_baseline.yaml", "no_safety.yaml",
                "--out", str(tmp_path / "r"))
