@@ -8,6 +8,7 @@ from msgs import EgoState
 from nodes.recorder.mcap_io import read_metadata, read_records
 from nodes.runtime.launchfile import load_plan
 from nodes.runtime.local import LocalStack
+from nodes.viewer.foxglove_topics import JSON_VIEWS
 from tests.conftest import recorded_bodies, run_launch
 
 DATA = Path(__file__).parent / "data"
@@ -65,6 +66,10 @@ def test_recording_holds_schemas_and_launch_metadata(workdir):
     assert schemas["drivestack.EgoState"] == "jsonschema"
     encodings = {c.topic: c.message_encoding for c in summary.channels.values()}
     assert {e for t, e in encodings.items() if not t.startswith("/foxglove/")} == {"msgpack"}
-    assert {e for t, e in encodings.items() if t.startswith("/foxglove/")} == {"protobuf"}  # Foxglove's views
+    # Foxglove's views: its well-known protobuf schemas for the scene, JSON views of the topics that have none
+    views = {t: e for t, e in encodings.items() if t.startswith("/foxglove/")}
+    assert JSON_VIEWS["/sim/ego"] in views and JSON_VIEWS["/control/cmd"] in views
+    assert {t for t, e in views.items() if e == "json"} == set(JSON_VIEWS.values()) & set(views)
+    assert {e for t, e in views.items() if t not in JSON_VIEWS.values()} == {"protobuf"}
     ego = next(r for r in read_records(rec, {"/sim/ego"}))
     assert isinstance(ego.decode(), EgoState)

@@ -62,9 +62,16 @@ def test_tools_on_a_running_stack_and_after_it_ended(workdir):
     try:
         graph = _wait_graph(workdir)
         ns = graph["namespace_dir"]
-        nodes = _cli("node", "list", "--run", ns)
-        assert nodes.returncode == 0, nodes.stderr
-        lines = {line.split()[0]: line for line in nodes.stdout.splitlines()}
+        # heartbeats come once a second; on a loaded machine the first may be late, so wait for them (30 s: far
+        # beyond any start-up, a limit that only a node that never beats reaches)
+        deadline = time.monotonic() + 30.0
+        while True:
+            nodes = _cli("node", "list", "--run", ns)
+            assert nodes.returncode == 0, nodes.stderr
+            lines = {line.split()[0]: line for line in nodes.stdout.splitlines()}
+            if all(" ok " in line for line in lines.values()) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         assert set(lines) == {"ticker", "echo"} and all(" ok " in line for line in lines.values()), nodes.stdout
         info = _cli("topic", "info", "/sim/ego", "--run", ns)
         assert "Type: EgoState" in info.stdout and "Publisher count: 1" in info.stdout, info.stdout

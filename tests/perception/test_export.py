@@ -139,8 +139,10 @@ def test_onnx_backend_imports_no_torch(exported) -> None:
 
 @pytest.mark.parametrize("backend", ["onnx", "onnx_int8"])
 def test_node_on_an_onnx_backend_tracks_like_torch(exported, backend) -> None:
-    """The node fed the golden recording's frames publishes the same vehicles as with backend torch."""
-    weights, _ = exported
+    """The node fed the golden recording's frames publishes the same vehicles as with backend torch. int8 runs
+    on the shipped export (calibrated on the dataset's frames): the fixture's, calibrated on 24 frames only,
+    can put a near-threshold detection on the other side of the threshold."""
+    weights = exported[0] if backend == "onnx" else resolve_weights("perception.pt")
     nodes = {b: PerceptionNode(PerceptionParams(model=str(weights), backend=b)) for b in ("torch", backend)}
     tol = RAW_TOL if backend == "onnx" else INT8_POS_TOL_M
     camera = None
