@@ -5,26 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from msgs import Action, ControlCommand, EgoState, ObjectArray, Plan
+from msgs import Action, EgoState, ObjectArray, Plan
 from nodes.planning.node import PlanningNode
 from nodes.planning.observation import ObservationConfig, build_observation
 from nodes.planning.policy import DEFAULT_MODEL, DQNPolicy
 from nodes.runtime.node import make_params
-from sim.highway import HighwaySim, SimParams
+from sim.highway import SimParams
+from tests.planning.ticks import gt_ticks
 
 
 def _ticks(count: int, seed: int = 2) -> list[tuple[EgoState, ObjectArray]]:
-    """Ego and in-view ground truth (what perception's gt mode publishes) for `count` ticks."""
-    sim = HighwaySim(SimParams(vehicles_count=10, duration=10.0, render=False))
-    sim.reset(seed, episode=0)
-    out = []
-    for _ in range(count):
-        header = sim.header()
-        objects = sim.objects_gt(header)
-        out.append((sim.ego_state(header), ObjectArray(header=header,
-                                                       objects=[o for o in objects.objects if o.in_view])))
-        sim.step(ControlCommand(acceleration=0.1, steering=0.0))
-    return out
+    return gt_ticks(count, seed, vehicles=10, duration=10.0, acceleration=0.1)
 
 
 @pytest.mark.parametrize("model", [DEFAULT_MODEL, "models/planner_dqn_off.zip"])

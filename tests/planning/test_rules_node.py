@@ -4,27 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from msgs import Action, ControlCommand, EgoState, ObjectArray, Plan
+from msgs import Action, EgoState, ObjectArray, Plan
 from nodes.planning.node import PlanningNode
 from nodes.planning.observation import ObservationConfig, build_observation
 from nodes.planning.rules import RuleParams, RulePlanner
 from nodes.runtime.node import make_params
-from sim.highway import HighwaySim, SimParams
+from tests.planning.ticks import gt_ticks
 
 
 def _ticks(count: int, seed: int = 3) -> list[tuple[EgoState, ObjectArray]]:
-    """Ego and in-view ground truth (what perception's gt mode publishes) for `count` ticks."""
-    sim = HighwaySim(SimParams(vehicles_count=15, duration=20.0, render=False))
-    sim.reset(seed, episode=0)
-    out = []
-    for _ in range(count):
-        header = sim.header()
-        objects = sim.objects_gt(header)
-        out.append((sim.ego_state(header), ObjectArray(header=header,
-                                                       objects=[o for o in objects.objects if o.in_view])))
-        sim.step(ControlCommand(acceleration=0.2, steering=0.0))
-    sim.close()
-    return out
+    return gt_ticks(count, seed, vehicles=15, duration=20.0, acceleration=0.2)
 
 
 def test_rules_policy_replans_at_the_plan_rate_on_the_lanes_observation() -> None:
