@@ -51,7 +51,9 @@ class Args:
     exploration_fraction: float = arg(0.4, "fraction of training over which epsilon decays")
     exploration_final_eps: float = arg(0.05, "final epsilon")
     # worlds
-    train_vehicles: int = arg(20, "other vehicles in training (highway-fast-v0 world, 4 lanes)")
+    train_env: str = arg("highway-fast-v0", "training world: 'highway-fast-v0' (no collision checks between other "
+                         "vehicles) or 'highway-v0' (the world the stack drives and is evaluated in)")
+    train_vehicles: int = arg(20, "other vehicles in training (4 lanes)")
     eval_vehicles: int = arg(50, "other vehicles in evaluation (highway-v0 world, 4 lanes)")
     episode_seconds: float = arg(40.0, "episode time limit [s], training and evaluation")
     road: str = arg("fast", "'fast' (sim/fast_road.py: highway-env's trajectories bit for bit, faster) or 'stock' "
@@ -105,6 +107,8 @@ def parse_args(argv: Sequence[str] | None) -> Args:
         parser.error(f"--observation must be one of {', '.join(KINDS)}, got {ns['observation']!r}")
     if ns["road"] not in ("fast", "stock"):
         parser.error(f"--road must be 'fast' or 'stock', got {ns['road']!r}")
+    if ns["train_env"] not in ("highway-fast-v0", "highway-v0"):
+        parser.error(f"--train-env must be 'highway-fast-v0' or 'highway-v0', got {ns['train_env']!r}")
     if ns["ship"] not in ("best", "final"):
         parser.error(f"--ship must be 'best' or 'final', got {ns['ship']!r}")
     most = SELECTION_SEED_BASE - VALIDATION_SEED_BASE  # beyond: the model-selection episodes (seeds.py)
@@ -129,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
 
     train_sim, eval_sim = training_sim(), evaluation_sim()
+    train_sim.env_id = args.train_env
     train_sim.vehicles_count, eval_sim.vehicles_count = args.train_vehicles, args.eval_vehicles
     train_sim.duration = eval_sim.duration = args.episode_seconds
     train_sim.road = eval_sim.road = args.road
