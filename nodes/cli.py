@@ -15,7 +15,7 @@ from pathlib import Path
 from nodes.cli_stack import add_parsers as add_stack_parsers
 
 # subcommands whose module has main(argv): everything after the command's name goes to it
-TOOLS = {"golden": "nodes.recorder.golden", "evaluate": "sim.evaluate", "video": "nodes.viewer.video",
+TOOLS = {"golden": "nodes.recorder.golden", "evaluate": "evaluation.evaluate", "video": "nodes.viewer.video",
          "info": "nodes.cli_info", "export": "nodes.export", "new": "nodes.cli_new"}
 TRAINERS = {"perception": "nodes.perception.train", "planner": "nodes.planning.train"}
 

@@ -1,7 +1,7 @@
 """The CARLA backend: a CARLA server's world, stepped in synchronous mode, read out as drivestack messages.
 
 `CarlaSim` has the interface of `sim.highway.HighwaySim` (reset, step, end_reason, header, ego_state,
-objects_gt, camera, close), so `sim.carla_node` publishes the same topics and types as the highway-env node.
+objects_gt, camera, close), so `nodes.sim.carla_node` publishes the same topics and types as the highway-env node.
 It needs the `carla` client package (`pip install "drivestack[carla]"`), imported only when connecting, and a
 running CARLA 0.9.16 server. What it does on the server:
 

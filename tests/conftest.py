@@ -51,7 +51,7 @@ def workdir(tmp_path: Path) -> Path:
 
 def recorded_bodies(path: Path) -> dict[str, list[bytes]]:
     """Every recorded message body per topic, /diagnostics (wall-clock heartbeats) left out."""
-    from nodes.recorder.mcap_io import read_records
+    from nodes.runtime.mcap_io import read_records
 
     out: dict[str, list[bytes]] = {}
     for rec in read_records(path):

@@ -17,7 +17,7 @@ SHARED = {"nodes._share.launch": "launch", "nodes._share.models": "models", "nod
 
 def test_the_package_list_is_every_package_of_the_tree():
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    in_tree = {".".join(p.parent.relative_to(ROOT).parts) for top in ("msgs", "nodes", "sim")
+    in_tree = {".".join(p.parent.relative_to(ROOT).parts) for top in ("msgs", "sim", "nodes", "evaluation")
                for p in (ROOT / top).rglob("__init__.py")}
     listed = set(setuptools["packages"])
     assert listed - set(SHARED) == in_tree, "pyproject.toml [tool.setuptools] packages: add or remove these"
@@ -48,7 +48,7 @@ def test_the_wheel_has_no_top_level_launch_or_models(installed):
     wheel = next((installed / "dist").glob("drivestack-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names}
-    assert tops == {"msgs", "nodes", "sim", wheel.name.split("-py3")[0] + ".dist-info"}, tops
+    assert tops == {"msgs", "sim", "nodes", "evaluation", wheel.name.split("-py3")[0] + ".dist-info"}, tops
     for path in ("nodes/_share/launch/full_stack.yaml", "nodes/_share/models/planner_dqn.zip",
                  "nodes/_share/models/perception.pt", "nodes/_share/bench/loop.py",
                  "nodes/_share/tests/golden/golden_stack.mcap"):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from msgs import Mode
-from nodes.recorder.mcap_io import _is_finalised, read_records
+from nodes.runtime.mcap_io import _is_finalised, read_records
 from tests.conftest import popen_launch
 
 DATA = Path(__file__).parent / "data"

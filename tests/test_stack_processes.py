@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 
 from msgs import EgoState
-from nodes.recorder.mcap_io import read_metadata, read_records
 from nodes.runtime.launchfile import load_plan
 from nodes.runtime.local import LocalStack
+from nodes.runtime.mcap_io import read_metadata, read_records
 from nodes.viewer.foxglove_topics import JSON_VIEWS
 from tests.conftest import recorded_bodies, run_launch
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from evaluation.metrics import box_iou  # the one IoU, shared with closed-loop evaluation
 from nodes.perception.dataset import L_ID, L_IN_VIEW, L_VX, L_VY
-from sim.metrics import box_iou  # the one IoU, shared with closed-loop evaluation
 
 
 def match(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, iou_min: float = 0.5) -> np.ndarray:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -22,8 +23,8 @@ from typing import Any
 import msgspec
 
 from msgs import Message, encode_body
-from nodes.recorder.mcap_io import read_metadata, read_records
 from nodes.runtime.local import LocalNode, LocalStack
+from nodes.runtime.mcap_io import read_metadata, read_records
 from nodes.runtime.node import make_params
 from nodes.runtime.spec import load_node_class
 from nodes.share import data_root
@@ -31,6 +32,15 @@ from nodes.share import data_root
 GOLDEN_DIR = data_root() / "tests" / "golden"  # the checkout's, or the copy in an installed wheel
 GOLDEN_LAUNCH = GOLDEN_DIR / "golden_stack.yaml"
 GOLDEN_FILE = GOLDEN_DIR / "golden_stack.mcap"
+# Node modules that moved since a recording was made: its launch metadata names the module of its day.
+MOVED_MODULES = {"sim.node": "nodes.sim.node", "sim.carla_node": "nodes.sim.carla_node"}
+
+
+def with_moved_modules(launch_text: str) -> str:
+    """A recorded launch file's text with its moved node modules renamed (`module: sim.node` -> nodes.sim.node)."""
+    for old, new in MOVED_MODULES.items():
+        launch_text = re.sub(rf"(\bmodule:\s*){re.escape(old)}\b", rf"\g<1>{new}", launch_text)
+    return launch_text
 
 
 @dataclass
@@ -85,7 +95,7 @@ def replay_node(recording: str | Path, node_name: str) -> NodeReplay:
     if node_name not in nodes:
         raise ValueError(f"{recording}: no node {node_name!r}; recorded nodes: {sorted(nodes)}")
     entry = nodes[node_name]
-    node_cls = load_node_class(entry["module"])
+    node_cls = load_node_class(MOVED_MODULES.get(entry["module"], entry["module"]))
     node = node_cls(make_params(node_cls, entry["params"]))
     inputs, outputs = dict(entry["inputs"]), dict(entry["outputs"])
     local = LocalNode(node_name, node, inputs, outputs)

@@ -10,7 +10,7 @@ from typing import ClassVar
 from msgs import Message, encode_body
 from msgs.registry import TOPICS
 from nodes.recorder.foxglove_views import FoxgloveViews
-from nodes.recorder.mcap_io import RecordingWriter
+from nodes.runtime.mcap_io import RecordingWriter
 from nodes.runtime.node import Node, Outputs, Params
 from nodes.viewer.foxglove_topics import message_encoding
 

@@ -14,9 +14,9 @@ import msgspec
 
 from msgs import Message
 from msgs.registry import TOPICS
-from nodes.recorder.mcap_io import MESSAGE_ENCODING, Record, read_records
-from nodes.recorder.seal import RecordingError, check_usable
+from nodes.runtime.mcap_io import MESSAGE_ENCODING, Record, read_records
 from nodes.runtime.node import Node, Outputs, Params
+from nodes.runtime.seal import RecordingError, check_usable
 
 BATCH = 64  # [messages] at most this many per call at --rate max, so a stop request is seen promptly
 

@@ -11,7 +11,7 @@ A launch file is YAML:
       - {file: other.yaml, args: {episodes: $(arg episodes)}, without: [control]}  # without: leave nodes out
     nodes:
       - name: sim             # unique in the whole launch
-        module: sim.node      # a module exporting its Node subclass as NODE (also found beside the launch file)
+        module: nodes.sim.node      # a module exporting its Node subclass as NODE (also found beside the launch file)
         params: {episodes: $(arg episodes)}
         remap: {/sim/ego: /other/ego}   # default topic -> topic used here
         required: true        # its death stops the stack (default false)

@@ -19,6 +19,7 @@ from typing import Any, TextIO
 import msgspec
 import zmq
 
+from evaluation.summary import HEADER, SummaryBook
 from msgs import DrivingTarget, EgoState, EpisodeEvent, Plan
 from msgs.codec import MAX_BODY_BYTES, DecodeError, decode
 from nodes.runtime.bus import LOCKSTEP_HWM, RuntimeDirError, ipc_endpoint, ipc_root
@@ -28,7 +29,6 @@ from nodes.runtime.runner import unblock_stop_signals
 from nodes.runtime.security import BusSecurity, KeyFileError, default_key_path, load_keys
 from nodes.runtime.spec import InputSpec, NodeSpec, OutputSpec
 from nodes.viewer.status import status_line
-from sim.summary import HEADER, SummaryBook
 
 GRACE_S = 3.0  # [s] between SIGTERM and SIGKILL at shutdown
 RECORD_GRACE_S = 10.0  # [s] the same for a node that keeps the run's record (it drains and finalises its file)
@@ -588,7 +588,7 @@ class Supervisor:
 
     def _seal_records(self, code: int) -> int:
         """Every record file readable by the standard MCAP reader; a cut or lost one is an error line."""
-        from nodes.recorder.seal import RecordingError, seal
+        from nodes.runtime.seal import RecordingError, seal
 
         for name, path in self.records.items():
             rc = self.children[name].poll()

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from msgs import Header, Image
 from msgs.registry import CONTROL_RATE_HZ
-from nodes.recorder.mcap_io import read_records
+from nodes.runtime.mcap_io import read_records
 from nodes.viewer.draw import DEFAULT_STYLE, Style, draw_scene
 from nodes.viewer.scene import TOPICS, Key, SceneBook
 from sim.view import DEFAULT_VIEW

@@ -101,7 +101,7 @@ def test_an_intruder_on_the_missing_half_cannot_steer(tmp_path, curve):
                 proc.kill()
     assert first.returncode == 130, out
     assert "all nodes ready" not in out  # the sim never got a command, so it never stepped
-    from nodes.recorder.mcap_io import read_records
+    from nodes.runtime.mcap_io import read_records
 
     recorded = [r.topic for rec in tmp_path.glob("runs/*/recording.mcap") for r in read_records(rec)]
     assert "/control/cmd" not in recorded

@@ -10,7 +10,7 @@ import pytest
 
 from nodes.runtime.launchfile import LaunchError, load_plan, parse_overrides, split_launch_args
 from nodes.runtime.node import make_params
-from sim.node import SimNode
+from nodes.sim.node import SimNode
 from tests.conftest import ROOT, _env
 
 

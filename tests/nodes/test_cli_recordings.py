@@ -14,7 +14,7 @@ from mcap.reader import make_reader
 
 from msgs.mcap_decoder import DecoderFactory
 from nodes.cli_info import read_info
-from nodes.recorder.mcap_io import read_records
+from nodes.runtime.mcap_io import read_records
 from nodes.viewer.foxglove_topics import JSON_VIEWS
 from tests.conftest import ROOT, run_launch
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from nodes.cli_info import read_info
-from nodes.recorder.mcap_io import read_records
+from nodes.runtime.mcap_io import read_records
 from tests.conftest import ROOT, _env, popen_launch
 
 GOLDEN = ROOT / "tests" / "golden" / "golden_stack.mcap"

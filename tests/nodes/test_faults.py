@@ -23,7 +23,7 @@ GARBAGE = 10_000
 NODES = {  # module -> params (small worlds)
     "nodes.demo.echo": {},
     "nodes.control.node": {},
-    "sim.node": {"vehicles_count": 3, "episodes": 1},
+    "nodes.sim.node": {"vehicles_count": 3, "episodes": 1},
     "nodes.recorder.node": {"topics": ["/sim/ego", "/control/cmd"]},
 }
 

@@ -105,7 +105,7 @@ def test_realtime_mode_runs_paced(workdir):
 
 def test_a_launch_whose_parent_is_killed_stops_cleanly(workdir):
     """evaluate or a Ray task SIGKILLed mid-run: its launch gets SIGTERM, stops every node, finalises the file."""
-    from nodes.recorder.mcap_io import _is_finalised
+    from nodes.runtime.mcap_io import _is_finalised
 
     starter = ("import subprocess, sys\n"
                "p = subprocess.Popen([sys.executable, '-m', 'nodes.launch', 'demo.yaml', 'ticks:=100000000',"

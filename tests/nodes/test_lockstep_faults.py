@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from nodes.recorder.mcap_io import read_records
+from nodes.runtime.mcap_io import read_records
 from tests.conftest import ROOT, _env, popen_launch, run_launch
 from tests.nodes.test_record_faults import _node_pids
 from tests.test_stack_faults import Lines

@@ -6,7 +6,7 @@ import time
 import msgspec
 
 from msgs import Image
-from nodes.recorder.mcap_io import _is_finalised, read_records
+from nodes.runtime.mcap_io import _is_finalised, read_records
 from tests.conftest import popen_launch
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from nodes.recorder.mcap_io import read_records
+from nodes.runtime.mcap_io import read_records
 from tests.conftest import ROOT, _env, recorded_bodies, run_launch
 
 DATA = Path(__file__).parents[1] / "data"
@@ -70,7 +70,7 @@ def _cut_copy(original: Path, dest: Path, seal_it: bool) -> Path:
     size = original.stat().st_size
     dest.write_bytes(original.read_bytes()[: size * 6 // 10])
     if seal_it:
-        res = subprocess.run([sys.executable, "-m", "nodes.recorder.seal", str(dest)], capture_output=True,
+        res = subprocess.run([sys.executable, "-m", "nodes.runtime.seal", str(dest)], capture_output=True,
                              text=True, timeout=60, env=_env(None), cwd=ROOT)
         assert res.returncode == 0 and "cut" in res.stdout, res.stdout + res.stderr
     return dest

@@ -22,7 +22,7 @@ from nodes.perception.export import export
 from nodes.perception.net import decode, to_input
 from nodes.perception.node import PerceptionNode, PerceptionParams
 from nodes.recorder.golden import GOLDEN_FILE
-from nodes.recorder.mcap_io import read_records
+from nodes.runtime.mcap_io import read_records
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")

@@ -26,7 +26,7 @@ from nodes.planning.node import PlanningNode, PlanningParams
 from nodes.planning.observation import ObservationConfig, build_observation
 from nodes.planning.policy import DEFAULT_MODEL, DQNPolicy, resolve_model_path
 from nodes.recorder.golden import GOLDEN_FILE
-from nodes.recorder.mcap_io import read_records
+from nodes.runtime.mcap_io import read_records
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from msgs import TOPICS, ControlCommand, EgoState, EpisodeEvent, ObjectArray
 from nodes.runtime.node import make_params
+from nodes.sim.carla_node import CarlaSimNode
 from sim.carla_bridge import SIM_RATE_HZ, CarlaSim
 from sim.carla_client import CarlaConnectionError, CarlaNotInstalledError, CarlaParams, connect, import_carla
 from sim.carla_frames import (
@@ -32,7 +33,6 @@ from sim.carla_frames import (
     to_lane_frame,
     yaw_to_heading,
 )
-from sim.carla_node import CarlaSimNode
 from sim.view import DEFAULT_VIEW
 from tests.conftest import ROOT, run_launch
 from tests.sim.carla_standin import TYPES, StandInServer
@@ -244,7 +244,7 @@ def test_planning_the_launch_file_needs_neither_carla_nor_a_server():
             "print(plan.node('sim').module, plan.node('perception').params.mode)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["sim.carla_node", "gt"]
+    assert out.stdout.split() == ["nodes.sim.carla_node", "gt"]
 
 
 @pytest.mark.slow

@@ -254,7 +254,7 @@ def test_the_stack_drives_the_standin_on_town04_with_a_continuous_road_frame(tow
 
     from nodes.runtime.launchfile import load_plan
     from nodes.runtime.local import LocalNode, LocalStack
-    from sim.carla_node import CarlaSimNode
+    from nodes.sim.carla_node import CarlaSimNode
 
     server = StandInServer(types=carla, opendrive=town04)
     plan = load_plan("carla_stack.yaml", {"episodes": 2, "duration": 15.0, "vehicles": 20, "record": False,

@@ -8,7 +8,7 @@ from msgs import EgoState
 from nodes.control.node import ControlNode
 from nodes.runtime.node import make_params
 from nodes.scripted.node import ScriptedTargetNode
-from sim.node import SimNode
+from nodes.sim.node import SimNode
 
 DT = 1.0 / 15.0
 

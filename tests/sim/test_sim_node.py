@@ -6,7 +6,7 @@ import pytest
 
 from msgs import TOPICS, ControlCommand, EgoState, EpisodeEvent, encode
 from nodes.runtime.node import make_params
-from sim.node import SimNode
+from nodes.sim.node import SimNode
 
 
 def node(**params) -> SimNode:

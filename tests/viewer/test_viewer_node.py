@@ -17,10 +17,10 @@ from nodes.control.node import ControlNode
 from nodes.runtime.local import LocalNode, LocalStack
 from nodes.runtime.node import Node, make_params
 from nodes.scripted.node import ScriptedTargetNode
+from nodes.sim.node import SimNode
 from nodes.viewer.display import opencv_has_gui
 from nodes.viewer.draw import GT_COLOUR, Style
 from nodes.viewer.node import ViewerNode, ViewerParams
-from sim.node import SimNode
 from sim.view import DEFAULT_VIEW
 from tests.conftest import ROOT, run_launch
 from tests.viewer.viewer_xvfb import VirtualDisplay, find_on_screen, xvfb

@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 
 from nodes.control.node import ControlNode
-from nodes.recorder.mcap_io import read_records
 from nodes.recorder.node import RecorderNode
 from nodes.runtime.local import LocalNode, LocalStack
+from nodes.runtime.mcap_io import read_records
 from nodes.runtime.node import Node, make_params
 from nodes.scripted.node import ScriptedTargetNode
+from nodes.sim.node import SimNode
 from nodes.viewer import video
 from nodes.viewer.draw import draw_scene
 from nodes.viewer.scene import SceneBook
 from nodes.viewer.video import main
-from sim.node import SimNode
 
 DURATION_S = 1.0  # per episode: 15 ticks + the reset tick = 16 camera frames
 

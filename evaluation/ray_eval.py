@@ -25,7 +25,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from sim.evaluate import Job, run_multiprocess
+from evaluation.runner import Job, run_multiprocess
 
 INSTALL_HINT = 'Ray is an optional extra: pip install "drivestack[ray]"'
 

@@ -4,7 +4,7 @@ An `EpisodeTrace` holds, for one episode, one entry per /sim/ego tick of every p
 that topic had no message for the tick), the wall-clock receive times needed for loop latency, and the
 episode's seed and end reason. `TraceBuilder` accumulates (topic, message, receive time) calls in any
 arrival order (an in-process observer feeds it directly); `traces_from_recording` feeds it from an MCAP
-file. The metrics in `sim.metrics` are pure functions of a trace.
+file. The metrics in `evaluation.metrics` are pure functions of a trace.
 """
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ def _time(entry: tuple[Message, int] | None) -> int | None:
 
 def traces_from_recording(path: str | Path) -> list[EpisodeTrace]:
     """The episodes of one MCAP recording (see nodes/recorder); a file cut short gives its whole ticks."""
-    from nodes.recorder.mcap_io import read_records
+    from nodes.runtime.mcap_io import read_records
 
     path = Path(path)
     if not path.is_file():

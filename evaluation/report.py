@@ -1,7 +1,7 @@
 """The evaluation report: per-config aggregates, per-episode rows, a markdown summary and plots.
 
 `write_report(out_dir, results, meta)` takes {config name: [episode row, ...]} (rows from
-sim.metrics.episode_metrics; a row's optional "series" feeds the over-time plots) and writes:
+evaluation.metrics.episode_metrics; a row's optional "series" feeds the over-time plots) and writes:
 
   metrics.json   {"config": first config, <its aggregates at the top level: collision_rate, mean_speed_mps,
                  episodes, ...>, "configs": {name: aggregates}, "meta": meta}
@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sim.aggregate import aggregate
+from evaluation.aggregate import aggregate
 
 Rows = Sequence[dict[str, Any]]
 Results = Mapping[str, Rows]
@@ -116,7 +116,7 @@ def write_report(out_dir: str | Path, results: Results, meta: Mapping[str, Any] 
     document = {"config": first, **aggregates[first], "configs": aggregates, "meta": meta}
     paths["metrics"].write_text(json.dumps(_clean(document), indent=2, allow_nan=False) + "\n")
     write_episodes_csv(paths["episodes"], results)
-    from sim.plots import write_plots
+    from evaluation.plots import write_plots
 
     paths |= write_plots(out, results, aggregates, PLOT_FILES, DISTRIBUTIONS, COMPARISON)
     paths["summary"].write_text(_summary_md(aggregates, meta, paths))

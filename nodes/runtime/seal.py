@@ -6,7 +6,7 @@ a `cut` metadata record (why and where the recording ends), the data-end record,
 summary section and the closing magic: the standard `mcap` reader (`make_reader(f).iter_messages()`)
 then reads every message up to the failure, and drivestack's tools see that the run was cut.
 
-`python -m nodes.recorder.seal FILE...` seals files left unsealed (the launcher does it itself when its
+`python -m nodes.runtime.seal FILE...` seals files left unsealed (the launcher does it itself when its
 recorder dies; only a launcher killed with SIGKILL leaves one behind).
 """
 
@@ -124,7 +124,7 @@ def check_usable(path: str | Path) -> RecordingState:
         raise RecordingError(f"{path}: not a usable recording: {exc}") from None
     if state.state == "unsealed":
         raise RecordingError(f"{path} is cut short and was never sealed (its recorder and launcher were "
-                             f"killed?): seal it first with `python -m nodes.recorder.seal {path}`")
+                             f"killed?): seal it first with `python -m nodes.runtime.seal {path}`")
     return state
 
 
@@ -167,7 +167,7 @@ def seal(path: str | Path, reason: str) -> RecordingState:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nodes.recorder.seal", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m nodes.runtime.seal", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("files", nargs="+", type=Path, help="MCAP recordings")
     args = parser.parse_args(argv)

@@ -75,7 +75,7 @@ class RecordingWriter:
 
     def _fail(self, exc: OSError) -> None:
         """A write failed (disk full, quota, I/O error): stop writing; the file keeps its whole chunks and
-        `nodes.recorder.seal` makes it readable up to them."""
+        `nodes.runtime.seal` makes it readable up to them."""
         self.failed = OSError(exc.errno, f"cannot write {self.path}: {exc.strerror}")
         self._file.close()
         raise self.failed from None

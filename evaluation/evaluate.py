@@ -2,7 +2,7 @@
 
 Each launch file is run over the same seeds: as real multi-process stacks in lockstep (`--jobs J` stacks
 side by side, each in its own namespace), as Ray tasks (`--ray [ADDRESS]`, seed chunks on a local Ray instance
-or a cluster; see sim/ray_eval.py), or composed in one process (`--inprocess`); all must give the same
+or a cluster; see evaluation/ray_eval.py), or composed in one process (`--inprocess`); all must give the same
 per-episode results. Every run is recorded; the metrics are computed from the recordings, so
 `--recordings DIR` scores earlier runs the same way.
 """
@@ -10,158 +10,32 @@ per-episode results. Every run is recorded; the metrics are computed from the re
 from __future__ import annotations
 
 import argparse
-import os
-import re
-import subprocess
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
+from evaluation.runner import Job, known_overrides, run_inprocess, run_multiprocess, split_seeds
 from nodes.runtime.launchfile import (
     LaunchError,
     did_you_mean,
     load_plan,
     parse_overrides,
-    resolve_path,
     split_launch_args,
 )
 
 # launch args that evaluate gives every run itself: a name:=value for them would be overwritten without a word
 EVALUATE_SETS = {"episodes": "use --episodes", "seed": "use --seed", "record": "every run is recorded",
                  "gui": "runs are headless"}
-EPISODE_LINE = re.compile(r"\[launch\] episode (\d+) \(seed (\d+)\) ended")
-
-
-@dataclass(frozen=True)
-class Job:
-    config: str  # launch file as given
-    seed: int  # seed of the job's first episode
-    episodes: int
-    workdir: Path
-    overrides: dict[str, Any]
-
-
-def split_seeds(seed: int, episodes: int, jobs: int) -> list[tuple[int, int]]:
-    """(first seed, episodes) per job: contiguous seed ranges covering seed .. seed + episodes - 1."""
-    jobs = max(1, min(jobs, episodes))
-    base, extra = divmod(episodes, jobs)
-    out, next_seed = [], seed
-    for j in range(jobs):
-        n = base + (j < extra)
-        out.append((next_seed, n))
-        next_seed += n
-    return out
-
-
-def _job_args(job: Job) -> list[str]:
-    args = {**job.overrides, "episodes": job.episodes, "seed": job.seed, "record": True, "gui": False}
-    return [f"{k}:={_format(v)}" for k, v in args.items()]
-
-
-def _format(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return "[" + ",".join(map(str, value)) + "]"
-    return str(value)
-
-
-def _known_overrides(config: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    """Drop args a launch file does not take (e.g. gui:= on a baseline without a viewer)."""
-    plan_args = set(load_plan(config, {}).args)
-    return {k: v for k, v in overrides.items() if k in plan_args}
-
-
-def run_multiprocess(jobs: list[Job], progress: tqdm) -> list[Path]:
-    """Start every job's `launch` at once; return their recordings."""
-    procs = []
-    for job in jobs:
-        job.workdir.mkdir(parents=True, exist_ok=True)
-        overrides = _known_overrides(job.config, dict(_parse(_job_args(job))))
-        cmd = [sys.executable, "-m", "nodes.launch", str(resolve_path(job.config)),
-               *[f"{k}:={_format(v)}" for k, v in overrides.items()]]
-        log = open(job.workdir / "launch.log", "w")  # noqa: SIM115 - closed below
-        env = dict(os.environ, NO_COLOR="1", PYTHONUNBUFFERED="1")
-        procs.append((job, subprocess.Popen(cmd, cwd=job.workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                            text=True, env=env), log))
-    import selectors
-
-    sel = selectors.DefaultSelector()
-    for job, proc, log in procs:
-        sel.register(proc.stdout, selectors.EVENT_READ, (job, proc, log))
-    open_streams = len(procs)
-    while open_streams:
-        for key, _ in sel.select(timeout=1.0):
-            job, proc, log = key.data
-            line = key.fileobj.readline()
-            if not line:
-                sel.unregister(key.fileobj)
-                open_streams -= 1
-                continue
-            log.write(line)
-            if EPISODE_LINE.search(line):
-                progress.update(1)
-    recordings = []
-    for job, proc, log in procs:
-        code = proc.wait()
-        log.close()
-        if code != 0:
-            tail = (job.workdir / "launch.log").read_text().splitlines()[-15:]
-            raise RuntimeError(f"{job.config} (seeds {job.seed}..{job.seed + job.episodes - 1}) failed with exit "
-                               f"{code}; see {job.workdir / 'launch.log'}:\n" + "\n".join(tail))
-        found = sorted(job.workdir.glob("runs/*/recording.mcap"))
-        if not found:
-            raise RuntimeError(f"{job.config}: no recording in {job.workdir} (does it have a recorder node?)")
-        recordings.append(found[-1])
-    return recordings
-
-
-def _parse(items: list[str]) -> dict[str, Any]:
-    return parse_overrides(items)
-
-
-def run_inprocess_job(job: Job) -> Path:
-    """The same launch file's nodes composed in one process, recorded like the recorder node would."""
-    from nodes.recorder.mcap_io import RecordingWriter
-    from nodes.runtime.local import LocalStack
-
-    overrides = _known_overrides(job.config, {**job.overrides, "episodes": job.episodes, "seed": job.seed,
-                                              "record": False, "gui": False})
-    plan = load_plan(job.config, overrides)
-    job.workdir.mkdir(parents=True, exist_ok=True)
-    path = job.workdir / "recording.mcap"
-    writer = RecordingWriter(path)
-    stack = LocalStack.from_plan(plan)
-    stack.observers.append(lambda topic, msg: writer.write(topic, msg, time.time_ns()))
-    stack.run()
-    writer.finish()
-    return path
-
-
-def run_inprocess(jobs: list[Job], progress: tqdm) -> list[Path]:
-    if len(jobs) == 1:
-        path = run_inprocess_job(jobs[0])
-        progress.update(jobs[0].episodes)
-        return [path]
-    with ProcessPoolExecutor(max_workers=len(jobs)) as pool:
-        futures = [pool.submit(run_inprocess_job, job) for job in jobs]
-        paths = []
-        for job, fut in zip(jobs, futures, strict=True):
-            paths.append(fut.result())
-            progress.update(job.episodes)
-        return paths
 
 
 def episode_rows(recordings: list[Path]) -> list[dict[str, Any]]:
     """Per-episode metrics of every episode in the recordings, ordered by seed."""
-    from sim.metrics import episode_metrics
-    from sim.trace import traces_from_recording
+    from evaluation.metrics import episode_metrics
+    from evaluation.trace import traces_from_recording
 
     rows = []
     for path in recordings:
@@ -174,9 +48,9 @@ def recorded_rows(folder: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """Per-episode rows of the whole episodes recorded under `folder`, by seed, and a line for each file or
     episode left out (not a recording, never sealed, or an episode without its end: cut or interrupted).
     ValueError when the same seed is recorded twice (one evaluation per folder) or nothing can be scored."""
-    from nodes.recorder.seal import RecordingError, check_usable
-    from sim.metrics import episode_metrics
-    from sim.trace import traces_from_recording
+    from evaluation.metrics import episode_metrics
+    from evaluation.trace import traces_from_recording
+    from nodes.runtime.seal import RecordingError, check_usable
 
     files = sorted(folder.rglob("*.mcap"))
     if not files:
@@ -228,7 +102,7 @@ def _drive(configs: list[str], overrides: dict[str, Any], args: argparse.Namespa
     if args.ray is None:
         drive(run_inprocess if args.inprocess else run_multiprocess, args.jobs or 1)
         return results
-    from sim.ray_eval import chunk_count, ray_session, run_ray
+    from evaluation.ray_eval import chunk_count, ray_session, run_ray
 
     hosts: dict[str, int] = {}  # episodes driven per machine, filled by run_ray
     with ray_session(args.ray or None, None if args.ray else args.jobs) as cpus:
@@ -281,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--recordings scores recorded runs: launch files and name:=value args do not apply")
     if args.ray is not None and (args.inprocess or args.recordings):
         parser.error("--ray drives multi-process stacks: it cannot be combined with --inprocess or --recordings")
-    from sim.report import format_table, write_report
+    from evaluation.report import format_table, write_report
 
     out = args.out or Path("runs") / f"eval-{datetime.now():%Y%m%d-%H%M%S}"
     results: dict[str, list[dict[str, Any]]] = {}
@@ -310,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError("; ".join(f"{k}:= is set by evaluate itself ({EVALUATE_SETS[k]})" for k in owned))
             taken: set[str] = set()
             for config in configs:
-                taken |= set(load_plan(config, _known_overrides(config, overrides)).args)  # all valid first
+                taken |= set(load_plan(config, known_overrides(config, overrides)).args)  # all valid first
             if unknown := sorted(set(overrides) - taken):
                 raise ValueError(f"{', '.join(configs)}: unknown arg(s) {unknown}; taken: {sorted(taken)}")
         except (LaunchError, ValueError) as exc:

@@ -1,6 +1,6 @@
 """The CARLA sim node: a CARLA server stepped once per /control/cmd, on the same topics as the highway-env node.
 
-The episode protocol is `sim.episodes.EpisodicSimNode`'s, as for `sim.node`: same topics, message types and
+The episode protocol is `nodes.sim.episodes.EpisodicSimNode`'s, as for `nodes.sim.node`: same topics, message types and
 end reasons. The world comes from
 `sim.carla_bridge.CarlaSim`. Connecting happens when the node is built, before the start-up barrier, so a
 missing server or a missing `carla` package stops the launch at once with one line (exit 2, no traceback).
@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from nodes.runtime.node import Params
+from nodes.sim.episodes import EpisodicSimNode
 from sim.carla_bridge import SIM_RATE_HZ, CarlaSim
 from sim.carla_client import CarlaParams
-from sim.episodes import EpisodicSimNode
 
 
 class CarlaSimNodeParams(Params, CarlaParams, kw_only=True, forbid_unknown_fields=True):

@@ -36,7 +36,7 @@ def local_ray(monkeypatch):
 
 
 def test_ray_tasks_give_the_local_episodes(tmp_path, local_ray, monkeypatch):
-    from sim.evaluate import main
+    from evaluation.evaluate import main
 
     monkeypatch.chdir(tmp_path)
     assert main([*ARGS, "--ray", "--chunk", "1", "--out", str(tmp_path / "ray")]) == 0
@@ -56,7 +56,7 @@ def test_ray_tasks_give_the_local_episodes(tmp_path, local_ray, monkeypatch):
 
 
 def test_a_failing_task_is_reported_not_hung(tmp_path, local_ray, monkeypatch, capsys):
-    from sim.evaluate import main
+    from evaluation.evaluate import main
 
     monkeypatch.chdir(tmp_path)
     bad = tmp_path / "no_recorder.yaml"  # a stack without a recorder: the task cannot return a recording
@@ -67,7 +67,7 @@ def test_a_failing_task_is_reported_not_hung(tmp_path, local_ray, monkeypatch, c
 
 
 def test_a_launch_file_taken_for_the_address_is_refused(capsys):
-    from sim.evaluate import main
+    from evaluation.evaluate import main
 
     with pytest.raises(SystemExit) as exc:
         main(["--ray", "full_stack.yaml"])

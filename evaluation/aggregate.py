@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from sim.stats import mean_ci95, wilson_ci95
+from evaluation.stats import mean_ci95, wilson_ci95
 
 NOT_METRICS = frozenset({"episode", "seed", "collision_with", "series", "config"})
 RATE_NAMES = {"collision": "collision_rate", "offroad": "offroad_rate", "comfortable": "comfortable_rate",
@@ -29,7 +29,7 @@ POOLED = {"perception_precision_ratio": ("perception_tp", "perception_fp"),
 
 
 def aggregate(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Aggregates of `rows` (each from sim.metrics.episode_metrics); see the module docstring for keys."""
+    """Aggregates of `rows` (each from evaluation.metrics.episode_metrics); see the module docstring for keys."""
     out: dict[str, Any] = {"episodes": len(rows)}
     keys: dict[str, None] = {}
     for row in rows:

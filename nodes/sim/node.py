@@ -1,6 +1,6 @@
 """The sim node: highway-env stepped once per /control/cmd, publishing what the world looks like.
 
-The episode protocol (lockstep and real time) is `sim.episodes.EpisodicSimNode`'s; this module gives it
+The episode protocol (lockstep and real time) is `nodes.sim.episodes.EpisodicSimNode`'s; this module gives it
 the highway-env world.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from nodes.runtime.node import Params
-from sim.episodes import MODES, EpisodicSimNode
+from nodes.sim.episodes import MODES, EpisodicSimNode
 from sim.highway import SIM_RATE_HZ, HighwaySim, SimParams
 
 __all__ = ["MODES", "NODE", "SimNode", "SimNodeParams"]

@@ -1,7 +1,7 @@
 """Closed-loop metrics of one episode, from ground truth: pure functions of an `EpisodeTrace`.
 
 `episode_metrics(trace)` gives one flat row (keys carry their unit: _m, _mps, _s, _ms, ...; counts have
-none; fractions are *_ratio). `aggregate(rows)` (sim.aggregate) turns rows into means with 95% intervals.
+none; fractions are *_ratio). `aggregate(rows)` (evaluation.aggregate) turns rows into means with 95% intervals.
 
 Conventions:
 - Every tick of the trace (tick 0 included) counts for one control period DT_S in time-based figures
@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 
+from evaluation.aggregate import aggregate
+from evaluation.stats import savgol_derivative
+from evaluation.trace import DT_S, EpisodeTrace
 from msgs import EgoState, Mode, Object, ObjectArray
-from sim.aggregate import aggregate
-from sim.stats import savgol_derivative
-from sim.trace import DT_S, EpisodeTrace
 
 
 @dataclass(frozen=True)

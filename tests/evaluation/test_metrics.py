@@ -7,8 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from msgs import DrivingTarget, EgoState, Header, Mode, Object, ObjectArray, Plan
-from sim.metrics import (
+from evaluation.metrics import (
     MetricParams,
     aggregate,
     collision_partner,
@@ -16,8 +15,9 @@ from sim.metrics import (
     episode_metrics,
     score_detections,
 )
-from sim.stats import mean_ci95, savgol_derivative, t_975, wilson_ci95
-from sim.trace import DT_S, EpisodeTrace
+from evaluation.stats import mean_ci95, savgol_derivative, t_975, wilson_ci95
+from evaluation.trace import DT_S, EpisodeTrace
+from msgs import DrivingTarget, EgoState, Header, Mode, Object, ObjectArray, Plan
 
 NS = 1_000_000_000
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from evaluation.metrics import episode_metrics
+from evaluation.trace import TraceBuilder, traces_from_recording
 from msgs import ControlCommand, Diagnostics, EgoState, EpisodeEvent, Header, ObjectArray
-from sim.metrics import episode_metrics
-from sim.trace import TraceBuilder, traces_from_recording
 from tests.conftest import run_launch
 
 

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
+from evaluation.metrics import episode_metrics
+from evaluation.report import format_table, write_report
+from evaluation.trace import DT_S, EpisodeTrace
 from msgs import EgoState, Header, ObjectArray
-from sim.metrics import episode_metrics
-from sim.report import format_table, write_report
-from sim.trace import DT_S, EpisodeTrace
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
