@@ -122,6 +122,31 @@ def test_a_faster_follower_needs_a_longer_gap():
     assert fast.target_lane == 1 and fast.reason.startswith("lane change refused: rear gap 15.0 m")
 
 
+def _required_gap(p: DecisionParams, own_speed: float, closing: float, front: bool) -> float:
+    """The documented requirement, written out: min gap + speed x time gap + closing^2 / (2 b_safe), where the
+    time gap runs at the ego's speed in front and at the follower's behind."""
+    if front:
+        return p.lc_min_front_gap + own_speed * p.lc_front_time_gap + closing**2 / (2 * p.lc_safe_decel)
+    return p.lc_min_rear_gap + (own_speed + closing) * p.lc_rear_time_gap + closing**2 / (2 * p.lc_safe_decel)
+
+
+@pytest.mark.parametrize("front", [True, False], ids=["front", "rear"])
+@pytest.mark.parametrize("closing", [0.0, 3.0, 6.0])
+def test_the_gap_requirement_holds_at_its_boundary(front, closing):
+    # 5% short of the requirement is refused, 5% over it accepted: a requirement met at half its length, or
+    # without its closing-speed term (6 m/s: 6 m of the rear's ~20 m), fails one of the two.
+    p, speed, length = DecisionParams(), 25.0, 5.0
+    need = _required_gap(p, speed, closing, front)
+    for factor, accepted in ((0.95, False), (1.05, True)):
+        gap = factor * need
+        x, dv = (gap + length, -closing) if front else (-(gap + length), closing)
+        t = Driver()(ego_at(lane=1), objs(car(x, dlane=-1, dv=dv)), p=plan(Action.LANE_LEFT))
+        assert (t.target_lane == 0) is accepted, (factor, need, t.reason)
+        if not accepted:
+            side = "front" if front else "rear"
+            assert t.reason == f"lane change refused: {side} gap {gap:.1f} m < {need:.1f} m"
+
+
 def test_a_vehicle_changing_into_the_same_gap_counts():
     d = Driver()
     # two lanes over, moving towards the target lane at 2 m/s
