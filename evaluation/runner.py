@@ -1,11 +1,14 @@
 """Runners of evaluation jobs on this machine: each job drives one launch file over a contiguous seed range,
 as a real multi-process stack (`nodes.launch`, `run_multiprocess`) or composed in one process (`run_inprocess`),
-and returns its recording. evaluation/ray_eval.py runs the same jobs as Ray tasks."""
+and returns its recording. evaluation/ray_eval.py runs the same jobs as Ray tasks.
+
+A multi-process job's progress is the launcher's progress file (`launch --progress PATH`, one JSON line per
+ended episode), read as it grows; its console output goes to launch.log in the job's folder."""
 
 from __future__ import annotations
 
+import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -16,9 +19,10 @@ from typing import Any
 
 from tqdm import tqdm
 
-from nodes.runtime.launchfile import load_plan, parse_overrides, resolve_path
+from nodes.runtime.launchfile import load_plan, resolve_path
 
-EPISODE_LINE = re.compile(r"\[launch\] episode (\d+) \(seed (\d+)\) ended")
+PROGRESS_FILE = "progress.jsonl"  # in a job's folder: the launcher's record of each ended episode
+POLL_S = 0.5  # [s] between looks at the jobs' progress files
 
 
 @dataclass(frozen=True)
@@ -42,9 +46,10 @@ def split_seeds(seed: int, episodes: int, jobs: int) -> list[tuple[int, int]]:
     return out
 
 
-def _job_args(job: Job) -> list[str]:
+def launch_args(job: Job) -> list[str]:
+    """The job's launch args as typed on a command line (`episodes:=5`), the ones its launch file takes."""
     args = {**job.overrides, "episodes": job.episodes, "seed": job.seed, "record": True, "gui": False}
-    return [f"{k}:={_format(v)}" for k, v in args.items()]
+    return [f"{k}:={_format(v)}" for k, v in known_overrides(job.config, args).items()]
 
 
 def _format(value: Any) -> str:
@@ -61,39 +66,53 @@ def known_overrides(config: str, overrides: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in overrides.items() if k in plan_args}
 
 
+class ProgressReader:
+    """Reads a launcher's progress file as it grows: the episode records whose line is whole."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0  # [bytes] read up to here: the end of the last whole line
+        self.records: list[dict[str, Any]] = []
+
+    def poll(self) -> list[dict[str, Any]]:
+        """The records written since the last call (none while the file does not exist yet)."""
+        try:
+            with self.path.open("rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        whole = data[: data.rfind(b"\n") + 1]  # a line still being written waits for the next call
+        self.offset += len(whole)
+        new = [json.loads(line) for line in whole.splitlines() if line.strip()]
+        self.records += new
+        return new
+
+
 def run_multiprocess(jobs: list[Job], progress: tqdm) -> list[Path]:
-    """Start every job's `launch` at once; return their recordings."""
+    """Start every job's `launch` at once; count each ended episode on `progress`; return their recordings."""
     procs = []
     for job in jobs:
         job.workdir.mkdir(parents=True, exist_ok=True)
-        overrides = known_overrides(job.config, dict(_parse(_job_args(job))))
-        cmd = [sys.executable, "-m", "nodes.launch", str(resolve_path(job.config)),
-               *[f"{k}:={_format(v)}" for k, v in overrides.items()]]
-        log = open(job.workdir / "launch.log", "w")  # noqa: SIM115 - closed below
+        reader = ProgressReader((job.workdir / PROGRESS_FILE).resolve())  # the launch runs in the job's folder
+        reader.path.unlink(missing_ok=True)  # an earlier run's records are not this one's
+        cmd = [sys.executable, "-m", "nodes.launch", str(resolve_path(job.config)), "--progress", str(reader.path),
+               *launch_args(job)]
         env = dict(os.environ, NO_COLOR="1", PYTHONUNBUFFERED="1")
-        procs.append((job, subprocess.Popen(cmd, cwd=job.workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                            text=True, env=env), log))
-    import selectors
-
-    sel = selectors.DefaultSelector()
-    for job, proc, log in procs:
-        sel.register(proc.stdout, selectors.EVENT_READ, (job, proc, log))
-    open_streams = len(procs)
-    while open_streams:
-        for key, _ in sel.select(timeout=1.0):
-            job, proc, log = key.data
-            line = key.fileobj.readline()
-            if not line:
-                sel.unregister(key.fileobj)
-                open_streams -= 1
-                continue
-            log.write(line)
-            if EPISODE_LINE.search(line):
-                progress.update(1)
+        with open(job.workdir / "launch.log", "w") as log:
+            proc = subprocess.Popen(cmd, cwd=job.workdir, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, env=env)
+        procs.append((job, proc, reader))
+    running = [proc for _, proc, _ in procs]
+    while running:
+        time.sleep(POLL_S)
+        running = [proc for proc in running if proc.poll() is None]
+        for _, _, reader in procs:
+            if new := reader.poll():
+                progress.update(len(new))
     recordings = []
-    for job, proc, log in procs:
+    for job, proc, _ in procs:
         code = proc.wait()
-        log.close()
         if code != 0:
             tail = (job.workdir / "launch.log").read_text().splitlines()[-15:]
             raise RuntimeError(f"{job.config} (seeds {job.seed}..{job.seed + job.episodes - 1}) failed with exit "
@@ -103,10 +122,6 @@ def run_multiprocess(jobs: list[Job], progress: tqdm) -> list[Path]:
             raise RuntimeError(f"{job.config}: no recording in {job.workdir} (does it have a recorder node?)")
         recordings.append(found[-1])
     return recordings
-
-
-def _parse(items: list[str]) -> dict[str, Any]:
-    return parse_overrides(items)
 
 
 def run_inprocess_job(job: Job) -> Path:

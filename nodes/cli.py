@@ -23,6 +23,7 @@ TRAINERS = {"perception": "nodes.perception.train", "planner": "nodes.planning.t
 def replay(args: argparse.Namespace) -> int:
     from nodes.runtime.launchfile import LaunchError, load_plan
     from nodes.runtime.supervisor import Supervisor
+    from nodes.viewer.console import DrivingConsole
 
     rate = 0.0 if args.rate == "max" else float(args.rate)
     overrides = {"file": str(Path(args.file).resolve()), "rate": rate, "start_offset": args.start_offset,
@@ -34,7 +35,7 @@ def replay(args: argparse.Namespace) -> int:
     except LaunchError as exc:
         print(f"drivestack replay: error: {exc}", file=sys.stderr)
         return 2
-    return Supervisor(plan).run()
+    return Supervisor(plan, observers=[DrivingConsole.for_plan(plan)]).run()
 
 
 def tool(command: str, rest: list[str]) -> int:

@@ -100,6 +100,9 @@ def _main(argv: list[str] | None, interrupted: DeferredInterrupt) -> int:
     parser.add_argument("--check", action="store_true", help="validate the file and exit without starting")
     parser.add_argument("--only", help="start just these nodes (comma-separated); the others run in another "
                         "launch of the same file, e.g. on another host (needs base_port, i.e. tcp endpoints)")
+    parser.add_argument("--progress", metavar="PATH", help="write one JSON line per ended episode to PATH "
+                        "(episode, seed, reason, ticks, collision, distance_m, mean_speed_mps, targets, following, "
+                        "interventions), flushed as each episode ends; the file is emptied at the start")
     pairs, rest = split_launch_args(sys.argv[1:] if argv is None else argv)
     args, unknown = parser.parse_known_args(rest)
     if unknown:
@@ -128,10 +131,18 @@ def _main(argv: list[str] | None, interrupted: DeferredInterrupt) -> int:
         for w in plan.warnings:
             print(f"warning: {w}")
         return 0
+    from pathlib import Path
+
     from nodes.runtime.supervisor import Supervisor
+    from nodes.viewer.console import DrivingConsole
 
     try:
-        supervisor = Supervisor(plan, only=args.only.split(",") if args.only else None)
+        console = DrivingConsole.for_plan(plan, Path(args.progress) if args.progress else None)
+    except OSError as exc:
+        print(f"launch: error: cannot write the progress file {args.progress}: {exc.strerror}", file=sys.stderr)
+        return 2
+    try:
+        supervisor = Supervisor(plan, only=args.only.split(",") if args.only else None, observers=[console])
     except LaunchError as exc:
         print(f"launch: error: {exc}", file=sys.stderr)
         return 2

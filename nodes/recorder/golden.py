@@ -122,11 +122,13 @@ def refresh(launch_file: Path = GOLDEN_LAUNCH, out: Path = GOLDEN_FILE) -> Path:
 
     from nodes.runtime.launchfile import load_plan
     from nodes.runtime.supervisor import Supervisor
+    from nodes.viewer.console import DrivingConsole
 
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
         run_dir.mkdir()
-        code = Supervisor(load_plan(launch_file), run_dir=run_dir).run()
+        plan = load_plan(launch_file)
+        code = Supervisor(plan, run_dir=run_dir, observers=[DrivingConsole.for_plan(plan)]).run()
         if code != 0:
             raise RuntimeError(f"the golden stack failed (exit {code})")
         shutil.copyfile(run_dir / "recording.mcap", out)

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -19,21 +20,20 @@ from typing import Any, TextIO
 import msgspec
 import zmq
 
-from evaluation.summary import HEADER, SummaryBook
-from msgs import DrivingTarget, EgoState, EpisodeEvent, Plan
 from msgs.codec import MAX_BODY_BYTES, DecodeError, decode
 from nodes.runtime.bus import LOCKSTEP_HWM, RuntimeDirError, ipc_endpoint, ipc_root
 from nodes.runtime.launchfile import LaunchError, LaunchPlan, PlannedNode, namespace_id
 from nodes.runtime.node import is_per_tick
+from nodes.runtime.observer import Observer, StackView
 from nodes.runtime.runner import unblock_stop_signals
 from nodes.runtime.security import BusSecurity, KeyFileError, default_key_path, load_keys
 from nodes.runtime.spec import InputSpec, NodeSpec, OutputSpec
-from nodes.viewer.status import status_line
 
 GRACE_S = 3.0  # [s] between SIGTERM and SIGKILL at shutdown
 RECORD_GRACE_S = 10.0  # [s] the same for a node that keeps the run's record (it drains and finalises its file)
 LAST_LINES = 20  # lines of a node's output kept to show when it dies
-LAUNCHER = "launch"  # subscriber name of the launcher itself (episode summaries)
+DRAIN_BATCH = 1000  # [messages] watched messages handled per turn of the loop, between looks at the nodes
+STATUS_PERIOD_S = 0.2  # [s] between redraws of the live status line
 
 
 def make_run_dir(base: Path | None = None) -> Path:
@@ -254,6 +254,27 @@ def _open_log(run_dir: Path, name: str) -> TextIO | None:
         return None
 
 
+def _route(observers: list[Observer], graph: Graph, local_nodes: set[str], live: bool
+           ) -> tuple[dict[str, list[Observer]], dict[str, int]]:
+    """Each watched topic's observers, and the extra subscriber (the launcher) of each topic watched in full that
+    a node of this launch publishes."""
+    published = frozenset(graph.endpoints)
+    local = frozenset(t for t, by_node in graph.endpoints.items() if local_nodes & set(by_node))
+    view = StackView(published=published, local=local, live=live)
+    routes: dict[str, list[Observer]] = {}
+    counted: dict[str, int] = {}
+    for observer in observers:
+        for watch in observer.watches(view):
+            if watch.topic not in published:
+                continue
+            readers = routes.setdefault(watch.topic, [])
+            if observer not in readers:
+                readers.append(observer)
+            if watch.complete and watch.topic in local:
+                counted[watch.topic] = 1
+    return routes, counted
+
+
 COLOURS = ["\033[36m", "\033[32m", "\033[33m", "\033[35m", "\033[34m", "\033[31m", "\033[96m", "\033[92m"]
 
 
@@ -261,8 +282,11 @@ class Supervisor:
     """Runs a plan. `run()` returns the process exit code: 0 done, 1 a node failed, 130 interrupted."""
 
     def __init__(self, plan: LaunchPlan, run_dir: Path | None = None, out: TextIO | None = None,
-                 ready_timeout_s: float = 60.0, only: list[str] | None = None) -> None:
-        """`only`: start just these nodes of the plan (the rest run in other launches, over tcp)."""
+                 ready_timeout_s: float = 60.0, only: list[str] | None = None,
+                 observers: Sequence[Observer] = ()) -> None:
+        """`only`: start just these nodes of the plan (the rest run in other launches, over tcp).
+        `observers`: readers of the run's topics whose lines, status line and report the console shows
+        (nodes/runtime/observer.py); none: the console shows the nodes' output and the launcher's own lines."""
         self.plan = plan
         self.only = only or [n.name for n in plan.nodes]
         unknown = sorted(set(self.only) - {n.name for n in plan.nodes})
@@ -280,15 +304,13 @@ class Supervisor:
             raise LaunchError(plan.file, str(exc)) from None
         self.ready_timeout_s = ready_timeout_s
         self.console = Console(self.out)
-        self.latest: dict[str, Any] = {}
         self.next_status = 0.0
         self.stop_reason: str | None = None
-        self.summaries = SummaryBook()
-        # the launcher that starts the sim counts as a subscriber of its ego and episode topics (summaries);
-        # another launch of a split stack only listens for the run's end, which it cannot miss
-        self.watch = [t for t in ("/sim/ego", "/sim/episode") if plan.publishers(t)]
-        counted = {t: 1 for t in self.watch if any(p in local for p in plan.publishers(t))}
         _, graph = build_specs(plan, self.namespace_dir, Path("."), {})
+        self.observers = list(observers)
+        # topic -> its observers; a complete watch of a topic this launch publishes counts the launcher as one
+        # of the publisher's subscribers (the start-up barrier waits for it: no message is missed)
+        self.routes, counted = _route(self.observers, graph, {n.name for n in local}, self.console.live)
         check_endpoints_free(plan, graph, self.only)  # before anything is created or started
         self._port_locks = lock_ports(plan, graph, self.only)  # atomic against another launch doing the same
         self.security: BusSecurity | None = None
@@ -306,7 +328,7 @@ class Supervisor:
                               f"{exc.strerror}; start it from a directory you can write to") from None
         specs, self.graph = build_specs(plan, self.namespace_dir, self.run_dir, counted, key_path)
         specs = {name: spec for name, spec in specs.items() if name in self.only}
-        self.owns_sim = bool(counted)
+        self.counted = set(counted)
         os.makedirs(self.namespace_dir, mode=0o700)
         colour = self.out.isatty() and not os.environ.get("NO_COLOR")
         self.children: dict[str, Child] = {}
@@ -390,30 +412,26 @@ class Supervisor:
                 signal.signal(s, h)
 
     def _sockets(self, ctx: zmq.Context) -> tuple[zmq.Socket, zmq.Socket]:
-        """The launcher's control socket (readiness, go) and its watch on the run (summaries, status, end)."""
+        """The launcher's control socket (readiness, go) and its watch on the observers' topics."""
         control = ctx.socket(zmq.ROUTER)
         control.setsockopt(zmq.LINGER, 0)
         control.bind(f"ipc://{self.namespace_dir}/control")
         control.setsockopt(zmq.MAXMSGSIZE, 1024)
         watch = ctx.socket(zmq.SUB)
         watch.setsockopt(zmq.RCVHWM, LOCKSTEP_HWM)
-        watch.setsockopt(zmq.MAXMSGSIZE, MAX_BODY_BYTES)  # ego and episode events only (no images)
+        watch.setsockopt(zmq.MAXMSGSIZE, MAX_BODY_BYTES)  # a frame over it ends the connection (see Watch)
         watch.setsockopt(zmq.LINGER, 0)
         if self.security is not None:
             self.security.connect_as_client(watch)
-        # Counted subscriptions name their topic; observers that the barrier must not count (the status line's
-        # topics, the end of a run started elsewhere) subscribe to the empty prefix, which each single-topic
+        # Counted subscriptions name their topic; watches that the barrier must not count (a status line's
+        # topics, a topic published by another launch) subscribe to the empty prefix, which each single-topic
         # endpoint delivers in full but a publisher does not take for one of its expected subscribers.
-        counted = self.watch if self.owns_sim else []
-        uncounted = [t for t in ("/decision/target", "/planning/plan")
-                     if self.console.live and t in self.graph.endpoints]
-        if not self.owns_sim and "/sim/episode" in self.graph.endpoints:
-            uncounted.append("/sim/episode")
-        for topic in counted:
+        uncounted = [t for t in self.routes if t not in self.counted]
+        for topic in sorted(self.counted):
             watch.setsockopt(zmq.SUBSCRIBE, topic.encode())
         if uncounted:
             watch.setsockopt(zmq.SUBSCRIBE, b"")
-        for topic in counted + uncounted:
+        for topic in self.routes:
             for endpoint in self.graph.endpoints[topic].values():
                 watch.connect(endpoint)
         return control, watch
@@ -483,7 +501,8 @@ class Supervisor:
                     return 1
             code = self._check_children(all_ready)
             if code is not None:
-                self._drain_watch(watch)
+                while self._drain_watch(watch):  # what the nodes said before they ended, to the last message
+                    pass
                 return code
         return 0 if self.stop_reason == "finished" else 130
 
@@ -500,41 +519,32 @@ class Supervisor:
                     control.send_multipart([identity, b"go"])
                     self.say(f"node '{child.name}' rejoined")
 
-    def _drain_watch(self, watch: zmq.Socket) -> None:
-        while watch.poll(0):
+    def _drain_watch(self, watch: zmq.Socket) -> bool:
+        """Hand up to DRAIN_BATCH waiting messages to their observers (a bounded turn, so a fast stack cannot
+        keep the loop from the nodes); True if more are waiting."""
+        for _ in range(DRAIN_BATCH):
+            if not watch.poll(0):
+                return False
             frames = watch.recv_multipart()
             try:
                 topic, msg = decode(frames)
             except DecodeError:
                 continue
-            if isinstance(msg, EgoState):
-                self.summaries.on_ego(msg)
-                self.latest["ego"] = msg
-            elif isinstance(msg, DrivingTarget | Plan):
-                self.latest[type(msg).__name__] = msg
-                if isinstance(msg, DrivingTarget):
-                    self.summaries.on_target(msg)
-            elif isinstance(msg, EpisodeEvent) and not self.owns_sim:
-                if msg.kind == "end" and msg.last:
-                    self.say("the sim (in another launch) finished its last episode: stopping")
+            for observer in self.routes.get(topic, ()):
+                for text in observer.on_message(topic, msg):
+                    self.say(text)
+                if observer.finished() and self.stop_reason is None:
                     self.stop_reason = "finished"
-            elif isinstance(msg, EpisodeEvent):
-                done = self.summaries.on_event(msg)
-                if done is not None:
-                    self.say(f"episode {done.episode} (seed {done.seed}) ended: {done.reason}, "
-                             f"{done.distance_m:.0f} m at {done.mean_speed_mps:.1f} m/s"
-                             + (", COLLISION" if done.collision else ""))
+        return bool(watch.poll(0))
 
     def _show_status(self) -> None:
         now = time.monotonic()
-        if not self.console.live or now < self.next_status or "ego" not in self.latest:
+        if not self.console.live or now < self.next_status:
             return
-        self.next_status = now + 0.2
-        collisions = sum(s.collision for s in self.summaries.episodes.values())
-        episodes = self.plan.args.get("episodes")
-        self.console.set_status(status_line(
-            self.latest.get("ego"), self.latest.get("DrivingTarget"), self.latest.get("Plan"), collisions,
-            episodes=episodes if isinstance(episodes, int) else None))
+        texts = [text for observer in self.observers if (text := observer.status())]
+        if texts:
+            self.next_status = now + STATUS_PERIOD_S
+            self.console.set_status(" | ".join(texts))
 
     def _check_children(self, all_ready: bool) -> int | None:
         for child in self.children.values():
@@ -612,8 +622,9 @@ class Supervisor:
 
     def _report(self, code: int) -> None:
         self.console.clear_status()
-        if self.summaries.finished:
-            self.say("summary\n" + HEADER + "\n" + "\n".join(s.row() for s in self.summaries.finished))
+        for observer in self.observers:
+            for text in observer.report():
+                self.say(text)
         recordings = sorted(self.run_dir.glob("*.mcap"))
         for rec in recordings:
             self.say(f"recording: {rec}")

@@ -1,8 +1,10 @@
-"""Per-episode summary from the ego stream: what `launch` prints when an episode ends."""
+"""Per-episode summary from the ego stream: what `launch` prints when an episode ends (nodes/viewer/console.py),
+and the record of each episode in its progress file."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from msgs import DrivingTarget, EgoState, EpisodeEvent, Mode
 
@@ -44,6 +46,12 @@ class EpisodeSummary:
     @property
     def mean_speed_mps(self) -> float:
         return sum(self.speeds) / len(self.speeds) if self.speeds else 0.0
+
+    def record(self) -> dict[str, Any]:
+        """The summary as plain JSON values (a line of `launch --progress`'s file)."""
+        return {"episode": self.episode, "seed": self.seed, "reason": self.reason, "ticks": self.ticks,
+                "collision": self.collision, "distance_m": self.distance_m, "mean_speed_mps": self.mean_speed_mps,
+                "targets": self.targets, "following": self.following, "interventions": self.interventions}
 
     def row(self) -> str:
         return (f"{self.episode:>7} {self.seed:>6} {self.reason or '-':>11} {self.ticks:>6} "

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from evaluation.summary import HEADER, SummaryBook
 from msgs import DrivingTarget, EgoState, EpisodeEvent, Header, Mode
+from nodes.viewer.summary import HEADER, SummaryBook
 
 
 def _header(tick: int) -> Header:
