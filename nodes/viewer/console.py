@@ -3,6 +3,10 @@ episode topics and of decision's targets. It prints a line as each episode ends,
 (status.py), prints the per-episode summary table (summary.py) when the run is over, and, when asked
 (`launch --progress PATH`), writes one JSON line per ended episode: how `drivestack evaluate` counts episodes.
 
+An episode is reported once every per-tick stream it watches (ego, target) has moved on to a later episode, or
+when the run is over: each topic comes over its own connection, so the end event can overtake the episode's last
+ego states; waiting for the streams makes the line and the record hold the whole episode.
+
 It lives beside the viewer rather than in the runtime: the launcher knows processes, topics and ready/stop
 signals; what an episode, a collision or a lane is, is known here. `launch`, `drivestack replay` and the golden
 refresh hand it to the supervisor.
@@ -45,6 +49,9 @@ class DrivingConsole:
         self.target: DrivingTarget | None = None
         self.plan: Plan | None = None
         self.done = False
+        self.streams: set[str] = set()  # per-tick topics an ended episode waits for (see the module docstring)
+        self.reached: dict[str, int] = {}  # topic -> the latest episode index seen on it
+        self.pending: list[EpisodeSummary] = []  # ended, not reported yet
 
     @classmethod
     def for_plan(cls, plan: LaunchPlan, progress: Path | None = None) -> DrivingConsole:
@@ -58,6 +65,7 @@ class DrivingConsole:
             return [Watch(EPISODE)]
         # every ego state, episode event and target: the summaries miss nothing (the start-up barrier waits for
         # the launcher); the plan only feeds the live status line, which may start late
+        self.streams = {EGO, TARGET} & stack.published
         return [Watch(EGO, complete=True), Watch(EPISODE, complete=True), Watch(TARGET, complete=True)] + (
             [Watch(PLAN)] if stack.live else [])
 
@@ -65,9 +73,11 @@ class DrivingConsole:
         if isinstance(msg, EgoState):
             self.book.on_ego(msg)
             self.ego = msg
+            return self._reached(topic, msg.header.episode)
         elif isinstance(msg, DrivingTarget):
             self.target = msg
             self.book.on_target(msg)
+            return self._reached(topic, msg.header.episode)
         elif isinstance(msg, Plan):
             self.plan = msg
         elif isinstance(msg, EpisodeEvent) and not self.owns_sim:
@@ -77,10 +87,27 @@ class DrivingConsole:
         elif isinstance(msg, EpisodeEvent):
             done = self.book.on_event(msg)
             if done is not None:
-                return [f"episode {done.episode} (seed {done.seed}) ended: {done.reason}, "
-                        f"{done.distance_m:.0f} m at {done.mean_speed_mps:.1f} m/s"
-                        + (", COLLISION" if done.collision else ""), *self._write_progress(done)]
+                self.pending.append(done)
+                return self._release()
         return []
+
+    def _reached(self, topic: str, episode: int) -> list[str]:
+        if episode <= self.reached.get(topic, -1):
+            return []
+        self.reached[topic] = episode
+        return self._release()
+
+    def _release(self, everything: bool = False) -> list[str]:
+        """Lines (and progress records) of the ended episodes whose streams have all moved past them."""
+        lines: list[str] = []
+        while self.pending and (everything or all(self.reached.get(t, -1) > self.pending[0].episode
+                                                  for t in self.streams)):
+            done = self.pending.pop(0)
+            lines.append(f"episode {done.episode} (seed {done.seed}) ended: {done.reason}, "
+                         f"{done.distance_m:.0f} m at {done.mean_speed_mps:.1f} m/s"
+                         + (", COLLISION" if done.collision else ""))
+            lines += self._write_progress(done)
+        return lines
 
     def _write_progress(self, done: EpisodeSummary) -> list[str]:
         if self.progress is None:
@@ -103,6 +130,7 @@ class DrivingConsole:
         return self.done
 
     def report(self) -> Sequence[str]:
-        if not self.book.finished:
-            return []
-        return ["summary\n" + HEADER + "\n" + "\n".join(s.row() for s in self.book.finished)]
+        lines = self._release(everything=True)  # the run is over: nothing more will come
+        if self.book.finished:
+            lines.append("summary\n" + HEADER + "\n" + "\n".join(s.row() for s in self.book.finished))
+        return lines
