@@ -88,7 +88,7 @@ class CarlaSim:
     def __init__(self, params: CarlaParams | None = None, *, carla: Any = None, client: Any = None) -> None:
         """params: the server and world; carla: the carla module (imported when None); client: an attached
         carla.Client (connected from params when None). Tests pass both to run against a stand-in server."""
-        self.params = (params or CarlaParams()).validate()
+        self.params = (params or CarlaParams()).check()
         self.view = self.params.view
         self.carla = carla if carla is not None else import_carla()
         self.episode = 0

@@ -74,8 +74,9 @@ class CarlaParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     camera_fov: float = 90.0  # [deg] horizontal field of view (sets the camera's height)
     camera_timeout_s: float = 1.0  # [s] wait this long for a tick's camera frame; then warn and reuse the last one
 
-    def validate(self) -> CarlaParams:
-        """ValueError naming the first bad field; returns self so it chains."""
+    def check(self) -> CarlaParams:
+        """ValueError naming the first bad field; returns self so it chains. Run by `CarlaSim` and the CARLA
+        sim node's `check` (so by `launch --check`)."""
         if not (0 < self.port < 65535):
             raise ValueError(f"CarlaParams.port must be in 1..65534, got {self.port}")
         positive = ("timeout_s", "map_timeout_s", "traffic_spacing_m", "traffic_reach_m", "duration",

@@ -54,8 +54,9 @@ class SimParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     high_speed_reward: float = 0.4  # highway-env's reward weight for speed in [20, 30] m/s (its default; training)
     road: str = "fast"  # "fast": sim.fast_road (stock's trajectories bit for bit, faster); "stock": highway-env's Road
 
-    def validate(self) -> SimParams:
-        """ValueError naming the first bad field; returns self so it chains."""
+    def check(self) -> SimParams:
+        """ValueError naming the first bad field; returns self so it chains. Run by `make_env`, `HighwaySim`
+        and the sim node's `check` (so by `launch --check`)."""
         if not self.env_id.startswith("highway"):
             raise ValueError(f"SimParams.env_id {self.env_id!r}: only the straight-road highway envs are "
                              "supported (highway-v0, highway-fast-v0)")
@@ -109,7 +110,7 @@ def env_config(params: SimParams, action: dict[str, Any] | None = None) -> dict[
 
 def make_env(params: SimParams, action: dict[str, Any] | None = None) -> gym.Env:
     """The gymnasium env for `params` (rgb_array rendering when params.render) on `params.road`."""
-    params.validate()
+    params.check()
     # gymnasium's passive checker refuses the empty observation space (it checks nothing else we rely on).
     env = gym.make(params.env_id, config=env_config(params, action),
                    render_mode="rgb_array" if params.render else None,
@@ -147,7 +148,7 @@ class HighwaySim:
     """highway-env with ContinuousAction, one physics step per `step`, read out as drivestack messages."""
 
     def __init__(self, params: SimParams | None = None) -> None:
-        self.params = (params or SimParams()).validate()
+        self.params = (params or SimParams()).check()
         self.view = self.params.view
         self.env = make_env(self.params)
         self.episode = 0

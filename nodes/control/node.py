@@ -28,7 +28,7 @@ class ControlNode(Node):
         if not (math.isfinite(params.missing_target_decel) and params.missing_target_decel > 0):
             raise ValueError(f"control params: missing_target_decel must be > 0 m/s^2, "
                              f"got {params.missing_target_decel}")
-        params.pid.validate()
+        params.pid.check()
 
     def __init__(self, params: ControlNodeParams) -> None:
         super().__init__(params)

@@ -6,7 +6,7 @@ Longitudinal: a PID on the speed error [m/s] gives an acceleration [m/s^2], clip
 envelope [-decel_max, accel_max] and rate limited by jerk_max on every tick, the first after `reset()`
 included (the last command starts at 0 m/s^2, a freshly reset vehicle's). The envelope is held inside
 nuPlan's comfort bounds (`ego_is_comfortable`: longitudinal acceleration in [-4.05, 2.40] m/s^2,
-|longitudinal jerk| <= 4.13 m/s^3), which `ControlParams.validate` enforces, so the commanded
+|longitudinal jerk| <= 4.13 m/s^3), which `ControlParams.check` enforces, so the commanded
 acceleration changes by at most jerk_max * dt between any two consecutive commands.
 The one exception is emergency braking: a target with max_decel > 0 gets at least that much braking at
 once, with no jerk ramp and beyond decel_max if asked (nuPlan allows leaving the comfort bounds for
@@ -77,8 +77,9 @@ class ControlParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     steering_rate_max: float = 0.5  # [rad/s] rate limit of the steering command
     lateral_jerk_max: float = 5.0  # [m/s^3] also limits the steering rate to jerk * length / speed^2
 
-    def validate(self) -> ControlParams:
-        """ValueError naming the first bad field; returns self so it chains."""
+    def check(self) -> ControlParams:
+        """ValueError naming the first bad field; returns self so it chains. Run by `LaneSpeedController`
+        and by the control node's `check` (so by `launch --check`)."""
         positive = ("dt", "accel_max", "decel_max", "jerk_max", "lateral_speed_max", "heading_max",
                     "lateral_accel_max", "steering_max", "steering_rate_max", "lateral_jerk_max",
                     "kp_lateral", "kp_heading")
@@ -147,7 +148,7 @@ class LaneSpeedController:
     """Tracks a target lane centre and a target speed; one `step` per control tick."""
 
     def __init__(self, params: ControlParams | None = None) -> None:
-        self.params = (params or ControlParams()).validate()
+        self.params = (params or ControlParams()).check()
         p = self.params
         self._speed = _Loop(p.kp_speed, p.ki_speed, p.kd_speed, -p.decel_max, p.accel_max)
         self._lateral = _Loop(p.kp_lateral, p.ki_lateral, 0.0, -p.lateral_speed_max, p.lateral_speed_max)

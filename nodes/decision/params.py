@@ -96,6 +96,10 @@ class DecisionParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """[m/s] the minimal-risk target speed does not go below this."""
 
     def __post_init__(self) -> None:
+        self.check()  # a value object: refused when made (directly, or from a launch file's params)
+
+    def check(self) -> DecisionParams:
+        """ValueError naming the first bad field; returns self so it chains."""
         sp = self.speed_setpoints
         if not sp:
             raise ValueError("DecisionParams.speed_setpoints: give at least one set-point [m/s]")
@@ -131,3 +135,4 @@ class DecisionParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             raise ValueError(
                 f"DecisionParams.lc_abort_gap_ratio must be in (0, 1], got {self.lc_abort_gap_ratio}"
             )
+        return self

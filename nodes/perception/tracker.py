@@ -33,11 +33,16 @@ class TrackerConfig:
     shape_alpha: float = 0.3  # weight of a new detection in the running length, width and heading
 
     def __post_init__(self) -> None:
+        self.check()  # a value object: refused when made (the perception node makes it in its `check`)
+
+    def check(self) -> TrackerConfig:
+        """ValueError naming the first bad field; returns self so it chains."""
         if min(self.meas_std, self.accel_std_x, self.accel_std_y, self.init_vx_std, self.init_vy_std,
                self.gate_m) <= 0:
             raise ValueError(f"TrackerConfig: noise levels and gate must be > 0, got {self}")
         if not 0 < self.shape_alpha <= 1:
             raise ValueError(f"TrackerConfig.shape_alpha must be in (0, 1], got {self.shape_alpha}")
+        return self
 
 
 class Tracker:

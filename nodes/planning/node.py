@@ -36,7 +36,7 @@ class PlanningNode(Node):
         assert isinstance(params, PlanningParams)
         if params.policy not in ("dqn", "rules", "idle"):
             raise ValueError(f"policy: must be 'dqn', 'rules' or 'idle', got {params.policy!r}")
-        params.rules.validate()
+        params.rules.check()
         if params.policy == "dqn" and not resolve_model_path(params.model_path).is_file():
             raise ValueError(f"model_path: no planner model at {params.model_path!r} (models/README.md says how to "
                              "train one: drivestack train planner)")

@@ -92,8 +92,9 @@ class RuleParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     slower_ttc: float = 4.0  # [s] ... or this time-to-collision
     faster_headway: float = 1.5  # [s] FASTER only when the own lead is at least this far at the next set-point
 
-    def validate(self) -> RuleParams:
-        """ValueError naming the first bad field; returns self so it chains."""
+    def check(self) -> RuleParams:
+        """ValueError naming the first bad field; returns self so it chains. Run by `RulePlanner` and by the
+        planning node's `check` (so by `launch --check`)."""
         sp = self.speed_setpoints
         if not sp or sp[0] < 0 or any(b <= a for a, b in zip(sp, sp[1:], strict=False)):
             raise ValueError(f"RuleParams.speed_setpoints must be >= 0 and strictly ascending, got {sp}")
@@ -179,7 +180,7 @@ class RulePlanner:
     def __init__(self, params: RuleParams | None = None, period: float = 1.0) -> None:
         if not (math.isfinite(period) and period > 0):
             raise ValueError(f"RulePlanner: period must be > 0 s, got {period}")
-        self.params = (params or RuleParams()).validate()
+        self.params = (params or RuleParams()).check()
         self.period = period
         self.reset()
 

@@ -44,7 +44,7 @@ class CarlaSimNode(EpisodicSimNode):
     def check(cls, params: Params) -> None:
         """At launch: the params alone (no carla import, no server), so the file plans anywhere."""
         super().check(params)
-        CarlaParams(**{f: getattr(params, f) for f in CarlaParams.__struct_fields__}).validate()
+        CarlaParams(**{f: getattr(params, f) for f in CarlaParams.__struct_fields__}).check()
 
 
 NODE = CarlaSimNode

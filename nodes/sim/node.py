@@ -34,7 +34,7 @@ class SimNode(EpisodicSimNode):
     @classmethod
     def check(cls, params: Params) -> None:
         super().check(params)
-        _world_params(params).validate()
+        _world_params(params).check()
 
 
 def _world_params(params: Params) -> SimParams:
