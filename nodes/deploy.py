@@ -72,6 +72,74 @@ def file_sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def _varint(data: bytes, i: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if i >= len(data):
+            raise ValueError("truncated varint")
+        byte = data[i]
+        value |= (byte & 0x7F) << shift
+        i, shift = i + 1, shift + 7
+        if not byte & 0x80:
+            return value, i
+
+
+def _fields(data: bytes) -> list[tuple[int, int | bytes]]:
+    """The top-level (field number, value) pairs of a protobuf message: ints for varints, bytes otherwise."""
+    out: list[tuple[int, int | bytes]] = []
+    i = 0
+    while i < len(data):
+        tag, i = _varint(data, i)
+        number, wire = tag >> 3, tag & 7
+        if wire == 0:
+            value, i = _varint(data, i)
+            out.append((number, value))
+            continue
+        if wire == 2:
+            size, i = _varint(data, i)
+        elif wire in (1, 5):
+            size = 8 if wire == 1 else 4
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire}")
+        if i + size > len(data):
+            raise ValueError("truncated field")
+        out.append((number, data[i:i + size]))
+        i += size
+    return out
+
+
+def onnx_metadata(path: str | Path) -> dict[str, str]:
+    """The metadata_props of an ONNX file, read without onnx or onnxruntime (ModelProto field 14, each a
+    StringStringEntryProto of key 1 and value 2), so that a check can read them without loading the network.
+    ValueError when the file is not a readable ONNX model."""
+    try:
+        fields = _fields(Path(path).read_bytes())
+        meta: dict[str, str] = {}
+        for number, value in fields:
+            if number == 14 and isinstance(value, bytes):
+                entry = {n: v for n, v in _fields(value) if isinstance(v, bytes)}
+                meta[entry.get(1, b"").decode()] = entry.get(2, b"").decode()
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path} is not a readable ONNX model ({exc})") from None
+    return meta
+
+
+def check_export(path: str | Path, source: str | Path, command: str) -> dict[str, str]:
+    """The metadata of the exported network at `path`, after checking that it was exported from `source`; else
+    ValueError naming the file and `command`, the export command that remakes it. Reads files, loads nothing:
+    a node's `check` and `open_session` say the same."""
+    path, source = Path(path), Path(source)
+    if not path.is_file():
+        raise ValueError(f"no exported network at {path}: make it with `{command}` (nothing is exported at run "
+                         "time), or use backend: torch")
+    meta = onnx_metadata(path)
+    if not source.is_file():
+        raise ValueError(f"{path} is checked against the file it was exported from, {source}, which is missing")
+    if meta.get(SOURCE_KEY) != file_sha256(source):
+        raise ValueError(f"{path} was exported from other weights than {source}: remake it with `{command}`")
+    return meta
+
+
 def open_session(path: str | Path, source: str | Path, command: str, threads: int = 1) -> tuple[Any, dict]:
     """An onnxruntime session on `threads` CPU threads and the model's metadata.
 
@@ -80,18 +148,11 @@ def open_session(path: str | Path, source: str | Path, command: str, threads: in
     import onnxruntime as ort
 
     path, source = Path(path), Path(source)
-    if not path.is_file():
-        raise ValueError(f"no exported network at {path}: make it with `{command}` (nothing is exported at run "
-                         "time), or use backend: torch")
+    check_export(path, source, command)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.log_severity_level = 3  # errors only
     session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    meta = dict(session.get_modelmeta().custom_metadata_map)
-    if not source.is_file():
-        raise ValueError(f"{path} is checked against the file it was exported from, {source}, which is missing")
-    if meta.get(SOURCE_KEY) != file_sha256(source):
-        raise ValueError(f"{path} was exported from other weights than {source}: remake it with `{command}`")
-    return session, meta
+    return session, dict(session.get_modelmeta().custom_metadata_map)

@@ -22,3 +22,44 @@ def is_checkout() -> bool:
 def data_root() -> Path:
     """The folder holding launch/, models/, bench/ and tests/golden/."""
     return _CHECKOUT if is_checkout() else _INSTALLED
+
+
+MODELS_DIR = data_root() / "models"  # the shipped weights (and their exports)
+
+
+class ModelNotFoundError(FileNotFoundError, ValueError):
+    """A model param names no file. A ValueError too, so a node's `check` refuses it like any other param."""
+
+
+def model_candidates(name: str | Path) -> list[Path]:
+    """Where a model param is looked for, in order: an absolute path as given; a relative one from the working
+    directory, then under models/, then from the folder that holds models/ (so `models/x.zip` works anywhere)."""
+    p = Path(name).expanduser()
+    if p.is_absolute():
+        return [p]
+    return list(dict.fromkeys([Path.cwd() / p, MODELS_DIR / p, data_root() / p]))
+
+
+def resolve_model(name: str | Path) -> Path:
+    """The file a model param (perception's `model`, planning's `model_path`) names: the first of
+    `model_candidates` that is a file; when none is, the one under models/ (where a trained model is written)."""
+    candidates = model_candidates(name)
+    found = next((c for c in candidates if c.is_file()), None)
+    if found is not None:
+        return found
+    p = Path(name).expanduser()
+    return p if p.is_absolute() else MODELS_DIR / p
+
+
+def require_model(name: str | Path, what: str, make_command: str) -> Path:
+    """`resolve_model(name)`, or ModelNotFoundError naming every place looked at and the command that makes one.
+
+    :param name: the model param as given.
+    :param what: whose model it is, for the message ("planner", "perception").
+    :param make_command: the command that makes the file.
+    """
+    path = resolve_model(name)
+    if not path.is_file():
+        looked = ", ".join(str(c) for c in model_candidates(name))
+        raise ModelNotFoundError(f"no {what} model {str(name)!r} (looked at {looked}); make it with: {make_command}")
+    return path

@@ -12,19 +12,14 @@ from pathlib import Path
 import numpy as np
 
 from nodes.deploy import EXPORT_COMMANDS, check_backend, exported_path, open_session
-from nodes.share import data_root
+from nodes.share import require_model, resolve_model
 from sim.view import DEFAULT_VIEW, CameraView
 
-MODELS_DIR = data_root() / "models"  # as detector.MODELS_DIR, without importing torch
+MAKE_WEIGHTS = "drivestack train perception  (or run the node with mode: gt)"  # said when the weights are missing
 LAYOUT_FIELDS = ("heat", "off_x", "off_y", "length", "width", "heading")  # the output channels, stored in order
 
 
-def resolve_weights(path: str | Path) -> Path:
-    """detector.resolve_weights without torch: absolute as given; relative under models/ first, then here."""
-    p = Path(path).expanduser()
-    if p.is_absolute():
-        return p
-    return MODELS_DIR / p if (MODELS_DIR / p).exists() or not p.exists() else p.resolve()
+resolve_weights = resolve_model  # the one model resolver (nodes.share), under the name perception's callers use
 
 
 class Layout:
@@ -80,10 +75,7 @@ class OnnxDetector:
         """weights: the torch weights the export was made from (under models/ or a path). backend: onnx or
         onnx_int8. threshold: least score kept (None: the one stored with the export). view: the camera.
         threads: onnxruntime threads. path: the ONNX file (None: the one beside the weights)."""
-        source = resolve_weights(weights)
-        if not source.is_file():
-            raise ValueError(f"perception weights not found: {source}. Train them with `drivestack train perception`"
-                             ", or run the node with mode: gt.")
+        source = require_model(weights, "perception", MAKE_WEIGHTS)
         self.path = Path(path) if path is not None else exported_path(source, backend)
         self.session, meta = open_session(self.path, source, EXPORT_COMMANDS["perception"], threads)
         self.view = view

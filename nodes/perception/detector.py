@@ -7,22 +7,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from nodes.perception.backends import MAKE_WEIGHTS
 from nodes.perception.net import CenterNet, NetConfig, decode, to_input
-from nodes.share import data_root
+from nodes.share import MODELS_DIR as MODELS_DIR  # re-exported: where the shipped weights live
+from nodes.share import require_model, resolve_model
 from sim.view import DEFAULT_VIEW, CameraView
 
-MODELS_DIR = data_root() / "models"  # the repository's (or installed) models/
 DEFAULT_WEIGHTS = "perception.pt"
 TRAIN_COMMAND = "drivestack train perception  (same as: python -m nodes.perception.train)"
 DET_FIELDS = ("x", "y", "length", "width", "heading", "score")
 
 
-def resolve_weights(path: str | Path) -> Path:
-    """An absolute path as given; a relative one is looked up under models/ first, then the working dir."""
-    p = Path(path).expanduser()
-    if p.is_absolute():
-        return p
-    return MODELS_DIR / p if (MODELS_DIR / p).exists() or not p.exists() else p.resolve()
+resolve_weights = resolve_model  # the one model resolver (nodes.share), under the name perception's callers use
 
 
 def save_weights(net: CenterNet, path: str | Path, meta: dict) -> Path:
@@ -38,10 +34,7 @@ def save_weights(net: CenterNet, path: str | Path, meta: dict) -> Path:
 def load_net(path: str | Path) -> tuple[CenterNet, dict]:
     """The net in eval mode, BatchNorm fused, plus its meta dict. ValueError names the path and the command
     that makes the file when it is missing or unreadable."""
-    p = resolve_weights(path)
-    if not p.is_file():
-        raise ValueError(f"perception weights not found: {p}. Train them with `{TRAIN_COMMAND}`, "
-                         f"or run the node with mode: gt.")
+    p = require_model(path, "perception", MAKE_WEIGHTS)
     try:
         blob = torch.load(p, map_location="cpu", weights_only=True)
         if not isinstance(blob, dict) or blob.get("format") != "drivestack-perception-v1":

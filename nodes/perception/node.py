@@ -11,7 +11,8 @@ import math
 from typing import ClassVar
 
 from msgs import EgoState, Image, Message, Object, ObjectArray
-from nodes.deploy import EXPORT_COMMANDS, check_backend, exported_path
+from nodes.deploy import EXPORT_COMMANDS, check_backend, check_export, exported_path
+from nodes.perception.backends import MAKE_WEIGHTS
 from nodes.perception.tracker import (
     T_HEAD,
     T_ID,
@@ -26,12 +27,13 @@ from nodes.perception.tracker import (
     TrackerConfig,
 )
 from nodes.runtime.node import Node, Outputs, Params, tick_header
+from nodes.share import require_model
 from sim.view import DEFAULT_VIEW
 
 
 class PerceptionParams(Params, kw_only=True, forbid_unknown_fields=True):
     mode: str = "cnn"  # "cnn": detect and track vehicles on /sim/camera; "gt": pass /sim/objects_gt through
-    model: str = "perception.pt"  # detector weights: a file under models/, or a path
+    model: str = "perception.pt"  # detector weights, found as nodes.share.resolve_model says (as planning's model_path)
     score_threshold: float = 0.0  # [-] least detection score kept; 0 uses the one stored with the weights
     threads: int = 1  # CPU threads for the detector
     backend: str = "onnx_int8"  # the detector's runtime: torch | onnx | onnx_int8 (nodes/deploy.py; README, Deployment)
@@ -56,15 +58,30 @@ class PerceptionNode(Node):
             raise ValueError(f"perception: mode must be 'cnn' or 'gt', got {params.mode!r}")
         if params.threads < 1:
             raise ValueError(f"perception: threads must be >= 1, got {params.threads}")
+        if not (params.score_threshold == 0.0 or 0.0 < params.score_threshold < 1.0):
+            raise ValueError(f"perception: score_threshold must be 0 (the one stored with the weights) or in (0, 1), "
+                             f"got {params.score_threshold}")
+        for name, unit in (("gate_m", "m"), ("meas_std_m", "m"), ("accel_std_mps2", "m/s^2")):
+            value = getattr(params, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"perception: {name} must be > 0 {unit}, got {value}")
+        _tracker_config(params)  # and whatever else TrackerConfig.check refuses
         check_backend(params.backend, "perception")
-        if params.mode == "cnn" and params.backend != "torch":
-            from nodes.perception.backends import resolve_weights
-
-            source = resolve_weights(params.model)
+        if params.mode != "cnn":
+            return
+        try:
+            source = require_model(params.model, "perception", MAKE_WEIGHTS)
+        except ValueError as exc:
+            raise ValueError(f"model: {exc}") from None
+        if params.backend != "torch":
             path = exported_path(source, params.backend)
-            if source.is_file() and not path.is_file():  # missing weights: the detector names them
+            if not path.is_file():
                 raise ValueError(f"perception: backend {params.backend} needs {path}: make it with "
                                  f"`{EXPORT_COMMANDS['perception']}`, or use backend: torch")
+            try:  # an export of other weights: the node would refuse it when loading the network
+                check_export(path, source, EXPORT_COMMANDS["perception"])
+            except ValueError as exc:
+                raise ValueError(f"perception: backend {params.backend}: {exc}") from None
 
     @classmethod
     def input_ports(cls, params: Params) -> dict[str, str]:
@@ -76,9 +93,7 @@ class PerceptionNode(Node):
         super().__init__(params)
         self.view = DEFAULT_VIEW
         self.detector = None
-        self.tracker = Tracker(TrackerConfig(meas_std=params.meas_std_m, accel_std_x=params.accel_std_mps2,
-                                             gate_m=params.gate_m, confirm_hits=params.confirm_hits,
-                                             max_misses=params.max_misses))
+        self.tracker = Tracker(_tracker_config(params))
         self._counts = {"frames": 0, "detections": 0, "published_objects": 0}
         if params.mode == "cnn":
             from nodes.perception.backends import make_detector
@@ -129,6 +144,12 @@ class PerceptionNode(Node):
 
     def counters(self) -> dict[str, int]:
         return dict(self._counts, tracks=len(self.tracker))
+
+
+def _tracker_config(params: PerceptionParams) -> TrackerConfig:
+    """The tracker's config from the node's params (ValueError, from TrackerConfig.check, for bad values)."""
+    return TrackerConfig(meas_std=params.meas_std_m, accel_std_x=params.accel_std_mps2, gate_m=params.gate_m,
+                         confirm_hits=params.confirm_hits, max_misses=params.max_misses)
 
 
 NODE = PerceptionNode

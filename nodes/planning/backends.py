@@ -12,7 +12,8 @@ import numpy as np
 
 from msgs import Action
 from nodes.deploy import EXPORT_COMMANDS, check_backend, exported_path, open_session
-from nodes.planning.policy import TRAIN_COMMAND, DQNPolicy, resolve_model_path
+from nodes.planning.policy import TRAIN_COMMAND, DQNPolicy
+from nodes.share import require_model
 
 
 class OnnxPolicy:
@@ -22,18 +23,11 @@ class OnnxPolicy:
                  path: str | Path | None = None) -> None:
         """model: the SB3 zip the export was made from. backend: onnx or onnx_int8. threads: onnxruntime
         threads. path: the ONNX file (None: the one beside the zip)."""
-        source = resolve_model_path(model)
-        if not source.is_file():
-            raise FileNotFoundError(f"planner model {str(model)!r} not found (looked at {source}); the ONNX backends "
-                                    f"check their export against it. Make it with: {TRAIN_COMMAND}")
+        source = require_model(model, "planner", TRAIN_COMMAND)  # the export is checked against it
         self.path = Path(path) if path is not None else exported_path(source, backend)
         self.backend = backend
         self.session, meta = open_session(self.path, source, EXPORT_COMMANDS["planner"], threads)
-        try:
-            shape = tuple(int(n) for n in meta["observation_shape"].split(","))
-        except (KeyError, ValueError):
-            raise ValueError(f"{self.path}: no observation_shape in its metadata: remake it with "
-                             f"`{EXPORT_COMMANDS['planner']}`") from None
+        shape = exported_observation_shape(meta, self.path)
         n_actions = self.session.get_outputs()[0].shape[-1]
         if len(shape) != 2 or n_actions != len(Action):
             raise ValueError(f"{self.path}: expected Q-values of {len(Action)} actions over a (rows, features) "
@@ -48,6 +42,16 @@ class OnnxPolicy:
     def act(self, obs: np.ndarray) -> tuple[int, list[float]]:
         q = self.q_values(obs)
         return int(np.argmax(q)), [float(v) for v in q]
+
+
+def exported_observation_shape(meta: dict[str, str], path: str | Path) -> tuple[int, ...]:
+    """The observation shape stored in an exported planner's metadata (`nodes.deploy.check_export` reads it
+    without loading the network); ValueError naming the file when it has none."""
+    try:
+        return tuple(int(n) for n in meta["observation_shape"].split(","))
+    except (KeyError, ValueError):
+        raise ValueError(f"{path}: no observation_shape in its metadata: remake it with "
+                         f"`{EXPORT_COMMANDS['planner']}`") from None
 
 
 def make_policy(model: str | Path, backend: str = "torch", threads: int = 1) -> DQNPolicy | OnnxPolicy:

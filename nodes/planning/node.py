@@ -6,18 +6,19 @@ from typing import ClassVar
 
 from msgs import EgoState, Message, ObjectArray, Plan
 from msgs.registry import CONTROL_RATE_HZ
-from nodes.deploy import EXPORT_COMMANDS, check_backend, exported_path
-from nodes.planning.backends import OnnxPolicy, make_policy
+from nodes.deploy import EXPORT_COMMANDS, check_backend, check_export, exported_path
+from nodes.planning.backends import OnnxPolicy, exported_observation_shape, make_policy
 from nodes.planning.observation import ObservationConfig, build_observation
-from nodes.planning.policy import DEFAULT_MODEL, DQNPolicy, IdlePolicy, resolve_model_path
+from nodes.planning.policy import DEFAULT_MODEL, TRAIN_COMMAND, DQNPolicy, IdlePolicy
 from nodes.planning.rules import RuleParams, RulePlanner
 from nodes.runtime.node import Node, Outputs, Params, tick_header
+from nodes.share import require_model
 
 
 class PlanningParams(Params, kw_only=True, forbid_unknown_fields=True):
     policy: str = "dqn"  # "dqn": the trained model; "rules": the rule planner (nodes/planning/rules.py); "idle"
     rules: RuleParams = RuleParams()  # thresholds of policy "rules"
-    model_path: str = DEFAULT_MODEL  # SB3 DQN zip; relative paths also resolve from the repository root
+    model_path: str = DEFAULT_MODEL  # SB3 DQN zip, found as nodes.share.resolve_model says (as perception's model)
     backend: str = "onnx"  # the DQN's runtime: torch | onnx | onnx_int8 (nodes/deploy.py; README, Deployment)
     plan_rate_hz: float = 1.0  # [Hz] how often a new meta-action is chosen
     control_rate_hz: float = CONTROL_RATE_HZ  # [Hz] tick rate of the inputs
@@ -37,16 +38,23 @@ class PlanningNode(Node):
         if params.policy not in ("dqn", "rules", "idle"):
             raise ValueError(f"policy: must be 'dqn', 'rules' or 'idle', got {params.policy!r}")
         params.rules.check()
-        if params.policy == "dqn" and not resolve_model_path(params.model_path).is_file():
-            raise ValueError(f"model_path: no planner model at {params.model_path!r} (models/README.md says how to "
-                             "train one: drivestack train planner)")
         check_backend(params.backend, "planning")
-        if params.policy == "dqn" and params.backend != "torch":
-            path = exported_path(resolve_model_path(params.model_path), params.backend)
-            if not path.is_file():
-                raise ValueError(f"planning: backend {params.backend} needs {path}: make it with "
-                                 f"`{EXPORT_COMMANDS['planner']}` (it writes an int8 file only if its actions "
-                                 "agree with torch's), or use backend: torch")
+        if params.policy == "dqn":
+            try:
+                source = require_model(params.model_path, "planner", TRAIN_COMMAND)
+            except ValueError as exc:
+                raise ValueError(f"model_path: {exc}") from None
+            if params.backend != "torch":
+                path = exported_path(source, params.backend)
+                if not path.is_file():
+                    raise ValueError(f"planning: backend {params.backend} needs {path}: make it with "
+                                     f"`{EXPORT_COMMANDS['planner']}` (it writes an int8 file only if its actions "
+                                     "agree with torch's), or use backend: torch")
+                try:  # an export of other weights: the node would refuse it when loading the network
+                    meta = check_export(path, source, EXPORT_COMMANDS["planner"])
+                except ValueError as exc:
+                    raise ValueError(f"planning: backend {params.backend}: {exc}") from None
+                ObservationConfig.for_shape(exported_observation_shape(meta, path))  # one the node can build
         if not _replan_period(params):
             raise ValueError(f"planning: control_rate_hz / plan_rate_hz must be a whole number >= 1, got "
                              f"{params.control_rate_hz} / {params.plan_rate_hz}")
@@ -59,10 +67,8 @@ class PlanningNode(Node):
                                                                                      params.backend)
         elif params.policy == "rules":
             self.policy = RulePlanner(params.rules, period=self.period / params.control_rate_hz)
-        elif params.policy == "idle":
+        else:  # "idle", the one policy left (check)
             self.policy = IdlePolicy()
-        else:
-            raise ValueError(f"planning: policy must be 'dqn', 'rules' or 'idle', got {params.policy!r}")
         # The model's observation shape says which observation it was trained on.
         shape = self.policy.observation_shape
         self.observation = (ObservationConfig(see_behind=params.see_behind) if shape is None

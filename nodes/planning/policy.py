@@ -10,19 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from msgs import Action
-from nodes.share import data_root
+from nodes.share import require_model, resolve_model
 
-REPO_ROOT = data_root()  # the checkout, or the wheel's copy of its models/
 DEFAULT_MODEL = "models/planner_dqn.zip"
 TRAIN_COMMAND = "drivestack train planner  (or: python -m nodes.planning.train)"
-
-
-def resolve_model_path(path: str | Path) -> Path:
-    """`path` as given if it exists; a relative path is also looked up from the repository root."""
-    p = Path(path)
-    if p.is_file() or p.is_absolute():
-        return p
-    return REPO_ROOT / p if (REPO_ROOT / p).is_file() else p
+resolve_model_path = resolve_model  # the one model resolver (nodes.share), under the name planning's callers use
 
 
 class IdlePolicy:
@@ -38,14 +30,9 @@ class DQNPolicy:
     """A trained SB3 DQN; greedy action and its Q-values."""
 
     def __init__(self, path: str | Path, make_command: str = TRAIN_COMMAND) -> None:
-        """path: the model zip (relative paths also resolve from the repository root).
+        """path: the model zip (found as `nodes.share.resolve_model` says).
         make_command: shown in the error when the file is missing."""
-        resolved = resolve_model_path(path)
-        if not resolved.is_file():
-            raise FileNotFoundError(
-                f"planner model {str(path)!r} not found (looked at {Path(path).resolve()} and "
-                f"{REPO_ROOT / path}); make it with: {make_command}"
-            )
+        resolved = require_model(path, "planner", make_command)
         import torch
         from stable_baselines3 import DQN
 
