@@ -13,38 +13,26 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from nodes.runtime.node import Params
-from nodes.sim.episodes import EpisodicSimNode
+from nodes.sim.episodes import EpisodicSimNode, sim_node_params
 from sim.carla_bridge import SIM_RATE_HZ, CarlaSim
 from sim.carla_client import CarlaParams
 
-
-class CarlaSimNodeParams(Params, CarlaParams, kw_only=True, forbid_unknown_fields=True):
-    """CarlaParams (the server and world) plus the run's episodes."""
-
-    episodes: int = 3  # episodes to run before the node finishes
-    seed: int = 0  # base seed: episode i is reset with seed + i
-    mode: str = "lockstep"  # "lockstep" (step on each command) or "realtime" (paced by the wall clock)
+CarlaSimNodeParams = sim_node_params(CarlaParams, "CarlaSimNodeParams", __name__)
 
 
 class CarlaSimNode(EpisodicSimNode):
     Params: ClassVar[type[Params]] = CarlaSimNodeParams
+    World: ClassVar[type[CarlaParams]] = CarlaParams
     sim_rate_hz: ClassVar[float] = SIM_RATE_HZ
     sim: CarlaSim
 
-    def __init__(self, params: CarlaSimNodeParams, *, carla: Any = None, client: Any = None) -> None:
+    def __init__(self, params: Params, *, carla: Any = None, client: Any = None) -> None:
         """carla, client: passed on to CarlaSim (tests use a stand-in server); None connects for real."""
         self._carla, self._client = carla, client
         super().__init__(params)
 
     def make_world(self, params: Params) -> CarlaSim:
-        world = CarlaParams(**{f: getattr(params, f) for f in CarlaParams.__struct_fields__})
-        return CarlaSim(world, carla=self._carla, client=self._client)
-
-    @classmethod
-    def check(cls, params: Params) -> None:
-        """At launch: the params alone (no carla import, no server), so the file plans anywhere."""
-        super().check(params)
-        CarlaParams(**{f: getattr(params, f) for f in CarlaParams.__struct_fields__}).check()
+        return CarlaSim(self.world_params(params), carla=self._carla, client=self._client)
 
 
 NODE = CarlaSimNode

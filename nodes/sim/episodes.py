@@ -9,6 +9,10 @@ Real-time mode: the runtime calls `step` every `realtime_period()` of wall time 
 (the trigger is None on purpose: a command arriving must not step the world a second time); a missing
 or late command means "keep applying the last one" and is normal there, so it is only counted in lockstep.
 
+Params: a sim node's params are its world's (`sim.highway.SimParams`, `sim.carla_client.CarlaParams`) plus the
+run's episodes, seed and mode, defined here once (`EPISODE_FIELDS`, `sim_node_params`, `check_episodes`). The
+node's `check` runs both rule sets, so `launch --check` refuses what the world would refuse when it is built.
+
 A world is anything with `reset(seed, episode)`, `step(cmd)`, `end_reason`, `episode`, `tick`, `header()`,
 `camera(header)`, `ego_state(header)`, `objects_gt(header)` and `close()` (see `sim.highway.HighwaySim`),
 and optionally `prepare()`: work for the next step that the command does not change, done while the
@@ -19,14 +23,51 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import msgspec
+
 from msgs import ControlCommand, EpisodeEvent, Message
 from nodes.runtime.node import Node, Outputs, Params, tick_header
 
 MODES = ("lockstep", "realtime")
+# What every sim node runs, whatever its world: (name, type, default)
+EPISODE_FIELDS: tuple[tuple[str, type, Any], ...] = (
+    ("episodes", int, 3),  # episodes to run before the node finishes
+    ("seed", int, 0),  # base seed: episode i is reset with seed + i (>= 0: gymnasium and CARLA take no negative seed)
+    ("mode", str, "lockstep"),  # "lockstep" (step on each command) or "realtime" (paced by the wall clock)
+)
+
+
+def sim_node_params(world: type[msgspec.Struct], name: str, module: str) -> type[Params]:
+    """The params class of a sim node: `world`'s fields, then EPISODE_FIELDS; unknown keys are rejected.
+
+    (A msgspec struct takes its fields from one base only, so the episode fields are added here rather than
+    by a second base class.)
+
+    :param world: the world's params (SimParams, CarlaParams), whose `check()` the node runs too.
+    :param name: the class's name, as the module binds it.
+    :param module: the module that binds it (so that it pickles and reads back by name).
+    :return: a Params subclass of `world`.
+    """
+    doc = f"{world.__name__} (the world) plus the run's episodes, seed and mode (nodes.sim.episodes)."
+    return msgspec.defstruct(name, EPISODE_FIELDS, bases=(Params, world), module=module, namespace={"__doc__": doc},
+                             kw_only=True, forbid_unknown_fields=True)
+
+
+def check_episodes(params: Any) -> None:
+    """ValueError naming the first bad episode field (episodes, seed, mode) of a sim node's params."""
+    if params.episodes < 1:
+        raise ValueError(f"sim params: episodes must be >= 1, got {params.episodes}")
+    if params.seed < 0:
+        raise ValueError(f"sim params: seed must be >= 0 (episode i uses seed + i), got {params.seed}")
+    if params.mode not in MODES:
+        raise ValueError(f"sim params: mode must be one of {MODES}, got {params.mode!r}")
 
 
 class EpisodicSimNode(Node):
-    """A sim node: `make_world(params)` gives the world; this class runs the episodes and publishes."""
+    """A sim node: `make_world(params)` gives the world; this class runs the episodes and publishes.
+
+    Subclasses set `World` (the world's params type, with a `check()`) and `Params = sim_node_params(World, ...)`,
+    and build the world from `world_params(params)` in `make_world`."""
 
     name: ClassVar[str] = "sim"
     inputs: ClassVar[dict[str, str]] = {"cmd": "/control/cmd"}
@@ -38,6 +79,7 @@ class EpisodicSimNode(Node):
     }
     trigger: ClassVar[str | None] = None  # lockstep: steps when the tick's cmd is in; real time: on the clock
     sim_rate_hz: ClassVar[float] = 15.0
+    World: ClassVar[type[Any]]  # the world's params (SimParams, CarlaParams): the fields of Params it takes
 
     def __init__(self, params: Params) -> None:
         super().__init__(params)
@@ -53,12 +95,15 @@ class EpisodicSimNode(Node):
         raise NotImplementedError
 
     @classmethod
+    def world_params(cls, params: Params) -> Any:
+        """The world's own params, taken from the node's."""
+        return cls.World(**{f: getattr(params, f) for f in cls.World.__struct_fields__})
+
+    @classmethod
     def check(cls, params: Params) -> None:
-        episodes, mode = params.episodes, params.mode  # type: ignore[attr-defined]  # each subclass's params
-        if episodes < 1:
-            raise ValueError(f"sim params: episodes must be >= 1, got {episodes}")
-        if mode not in MODES:
-            raise ValueError(f"sim params: mode must be one of {MODES}, got {mode!r}")
+        """The episodes' rules, then the world's (its params alone: no world is built, no server reached)."""
+        check_episodes(params)
+        cls.world_params(params).check()
 
     @classmethod
     def output_ports(cls, params: Params) -> dict[str, str]:
