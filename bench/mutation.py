@@ -1,0 +1,294 @@
+"""Mutation score of the pure-logic modules (mutmut).
+
+Each module below is mutated by mutmut (an operator flipped, a constant nudged, an argument dropped, ...)
+and the mutant is run against the fast unit tests that cover it, never the process-heavy ones. A mutant the
+tests fail on is killed; one they pass is a survivor: a change in behaviour no test pins (or an equivalent
+mutant, one that cannot change behaviour). The table per module: mutants, killed, survived, timeouts (a
+mutant that loops forever counts as detected), untested (mutants in code none of the module's tests runs;
+they count against the score), score = (killed + timeouts) / mutants. Then each survivor: file:line and its
+diff.
+
+Each module runs in its own scratch folder, build/mutation/<module>/, made afresh every run (mutmut keeps a
+cache under its mutants/ folder, which would hold stale copies of files edited since): a pyproject.toml
+there (this repository's pytest settings plus a [tool.mutmut] section naming the files to mutate and the
+tests) and links to the packages. mutmut copies the packages into mutants/ and puts it first on sys.path, so
+the tests import the mutated copy before the editable install's finder is asked. One worker, so it shares
+the machine; a module takes minutes (the planner observation's tests drive highway-env, the slowest).
+
+  pip install -e ".[mutation]"
+  python bench/mutation.py [--quick] [--module NAME ...] [--json PATH] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "build" / "mutation"
+PACKAGES = ("msgs", "sim", "nodes", "evaluation")  # what the tests import: copied whole into mutants/
+
+
+@dataclass(frozen=True)
+class Module:
+    files: tuple[str, ...]  # mutated
+    tests: tuple[str, ...]  # the unit tests that cover them; tests/<dir>/test_*_pins.py are added when present
+    pin_dirs: tuple[str, ...]
+
+
+MODULES: dict[str, Module] = {
+    "pid": Module(("nodes/control/pid.py",), ("tests/control/test_pid.py",), ("tests/control",)),
+    "msgs": Module(("msgs/codec.py", "msgs/types.py", "msgs/registry.py"), ("tests/msgs/test_messages.py",),
+                   ("tests/msgs",)),
+    "tracker": Module(("nodes/perception/tracker.py", "nodes/perception/assignment.py"),
+                      ("tests/perception/test_tracker.py", "tests/perception/test_assignment.py"),
+                      ("tests/perception",)),
+    "view": Module(("sim/view.py",), ("tests/perception/test_view.py",), ("tests/perception",)),
+    "metrics": Module(("evaluation/metrics.py", "evaluation/aggregate.py", "evaluation/stats.py"),
+                      ("tests/evaluation/test_metrics.py",), ("tests/evaluation",)),
+    "decision": Module(("nodes/decision/logic.py", "nodes/decision/scene.py"),
+                       ("tests/decision/test_logic.py", "tests/decision/test_scenarios.py"), ("tests/decision",)),
+    "observation": Module(("nodes/planning/observation.py",), ("tests/planning/test_planner_observation.py",),
+                          ("tests/planning",)),
+}
+QUICK = ("pid",)
+
+# Loaded into every pytest run (-p): property tests without hypothesis' 200 ms deadline (a mutant slowed by
+# the loaded machine is not a kill) and derandomized, so two runs of a module give the same verdicts.
+PLUGIN = '''from hypothesis import settings
+settings.register_profile("mutation", deadline=None, derandomize=True, database=None)
+settings.load_profile("mutation")
+'''
+PLUGIN_NAME = "mutation_hypothesis_profile"
+
+
+@dataclass
+class Survivor:
+    name: str
+    status: str  # survived | no tests
+    where: str  # file:line
+    diff: str
+
+
+@dataclass
+class Result:
+    module: str
+    mutants: int = 0
+    killed: int = 0
+    survived: int = 0
+    timeouts: int = 0
+    untested: int = 0
+    other: int = 0  # suspicious / segfault / not checked
+    seconds: float = 0.0
+    survivors: list[Survivor] = field(default_factory=list)
+
+    @property
+    def score(self) -> float:
+        return (self.killed + self.timeouts) / self.mutants if self.mutants else float("nan")
+
+
+def tests_of(mod: Module) -> list[str]:
+    tests = [t for t in mod.tests if (ROOT / t).exists()]
+    for d in mod.pin_dirs:
+        tests += sorted(str(p.relative_to(ROOT)) for p in (ROOT / d).glob("test_*_pins.py"))
+    return sorted(set(tests), key=tests.index)
+
+
+def toml_list(items: list[str]) -> str:
+    return "[" + ", ".join(json.dumps(i) for i in items) + "]"
+
+
+def prepare(name: str, mod: Module) -> Path:
+    work = WORK / name
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    for pkg in PACKAGES:
+        (work / pkg).symlink_to(ROOT / pkg, target_is_directory=True)
+    (work / "tests").symlink_to(ROOT / "tests", target_is_directory=True)
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert "[tool.mutmut]" not in pyproject
+    pyproject += (
+        "\n[tool.mutmut]\n"
+        f"source_paths = {toml_list(list(PACKAGES))}\n"
+        f"only_mutate = {toml_list(list(mod.files))}\n"
+        f"pytest_add_cli_args_test_selection = {toml_list(tests_of(mod))}\n"
+        f'pytest_add_cli_args = ["-p", "{PLUGIN_NAME}", "-p", "no:cacheprovider"]\n'
+        "use_git_change_detection = false\n"
+    )
+    (work / "pyproject.toml").write_text(pyproject)
+    (work / "mutants").mkdir()
+    (work / "mutants" / f"{PLUGIN_NAME}.py").write_text(PLUGIN)
+    return work
+
+
+def run_mutmut(work: Path, log: Path) -> int:
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)  # the mutated copy, not this tree, must be what the tests import
+    cmd = ["nice", "-n", "5", sys.executable, "-m", "mutmut", "run", "--max-children", "1"]
+    with open(log, "w") as f:
+        return subprocess.run(cmd, cwd=work, env=env, stdout=f, stderr=subprocess.STDOUT).returncode
+
+
+def _function_start(source: str, mangled: str) -> tuple[int, int] | None:
+    """(first line, last line) of the function a mutant name points at, in the original file."""
+    from mutmut.utils.format_utils import orig_function_and_class_names_from_key
+
+    func, cls = orig_function_and_class_names_from_key(mangled + "__mutmut_1")
+    for node in ast.walk(ast.parse(source)):
+        body = None
+        if cls is None and isinstance(node, ast.Module):
+            body = node.body
+        elif isinstance(node, ast.ClassDef) and node.name == cls:
+            body = node.body
+        for item in body or []:
+            if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef) and item.name == func:
+                first = min([item.lineno] + [d.lineno for d in item.decorator_list])
+                return first, item.end_lineno or item.lineno
+    return None
+
+
+def locate(path: str, mutant: str, diff: str) -> str:
+    """file:line of a mutant's first changed line, from its function-level diff."""
+    from mutmut.utils.format_utils import mangled_name_from_mutant_name
+
+    source = (ROOT / path).read_text()
+    span = _function_start(source, mangled_name_from_mutant_name(mutant).rpartition(".")[2])
+    if span is None:
+        return path
+    offset, removed = 0, None
+    for line in diff.splitlines():
+        m = re.match(r"@@ -(\d+)", line)
+        if m:
+            offset = int(m.group(1)) - 1
+            continue
+        if line.startswith(("---", "+++")):
+            continue
+        if line.startswith("-"):
+            removed = line[1:].strip()
+            break
+        if line.startswith("+"):
+            break
+        offset += 1
+    guess = span[0] + offset
+    lines = source.splitlines()
+    if removed is not None:  # the line as written; the nearest occurrence inside the function
+        hits = [n for n in range(span[0], span[1] + 1) if lines[n - 1].strip() == removed]
+        if hits:
+            guess = min(hits, key=lambda n: abs(n - guess))
+    return f"{path}:{guess}"
+
+
+def collect(name: str, mod: Module, work: Path) -> Result:
+    """Read mutmut's verdicts (mutants/<file>.meta) and each survivor's diff."""
+    cwd = os.getcwd()
+    os.chdir(work)
+    try:
+        from mutmut.configuration import reset_config
+        from mutmut.mutation.data import SourceFileMutationData
+        from mutmut.mutation.diff_apply import get_diff_for_mutant
+        from mutmut.stats import status_by_exit_code
+
+        reset_config()
+        res = Result(name)
+        for path in mod.files:
+            data = SourceFileMutationData(path=path)
+            data.load()
+            for key, code in sorted(data.exit_code_by_key.items(), key=lambda kv: _natural(kv[0])):
+                status = status_by_exit_code[code]
+                if status in ("skipped", "caught by type check"):
+                    continue
+                res.mutants += 1
+                if status == "killed":
+                    res.killed += 1
+                elif status == "timeout":
+                    res.timeouts += 1
+                elif status in ("survived", "no tests"):
+                    if status == "survived":
+                        res.survived += 1
+                    else:
+                        res.untested += 1
+                    diff = get_diff_for_mutant(key, path=path)
+                    res.survivors.append(Survivor(key, status, locate(path, key, diff), diff))
+                else:
+                    res.other += 1
+        return res
+    finally:
+        os.chdir(cwd)
+
+
+def _natural(key: str) -> tuple[str, int]:
+    base, _, n = key.rpartition("__mutmut_")
+    return base, int(n) if n.isdigit() else 0
+
+
+def print_table(results: list[Result]) -> None:
+    head = f"{'module':<12} {'mutants':>7} {'killed':>6} {'survived':>8} {'timeouts':>8} {'untested':>8} " \
+           f"{'other':>5} {'score':>7} {'time s':>7}"
+    print(head)
+    print("-" * len(head))
+    for r in results:
+        print(f"{r.module:<12} {r.mutants:>7} {r.killed:>6} {r.survived:>8} {r.timeouts:>8} {r.untested:>8} "
+              f"{r.other:>5} {r.score:>7.1%} {r.seconds:>7.0f}")
+
+
+def print_survivors(results: list[Result]) -> None:
+    for r in results:
+        if not r.survivors:
+            continue
+        print(f"\n== {r.module}: {len(r.survivors)} surviving mutants")
+        for s in r.survivors:
+            print(f"\n-- {s.where}  {s.name}  ({s.status})")
+            print("\n".join(line for line in s.diff.splitlines() if not line.startswith(("---", "+++"))))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--module", action="append", choices=sorted(MODULES), help="one module (repeatable)")
+    ap.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}")
+    ap.add_argument("--json", type=Path, help="write the table and the survivors here")
+    ap.add_argument("--keep", action="store_true", help="keep build/mutation/<module>/ (mutmut's own "
+                    "`mutmut show NAME` / `mutmut browse` work there)")
+    args = ap.parse_args(argv)
+    try:
+        import mutmut  # noqa: F401
+    except ImportError:
+        print("mutmut is not installed: pip install -e '.[mutation]'", file=sys.stderr)
+        return 2
+    names = args.module or (list(QUICK) if args.quick else list(MODULES))
+    results = []
+    for name in names:
+        mod = MODULES[name]
+        work = prepare(name, mod)
+        log = WORK / f"{name}.log"
+        t0 = time.monotonic()
+        rc = run_mutmut(work, log)
+        if rc != 0:
+            print(f"{name}: mutmut exited {rc}; its output is in {log}", file=sys.stderr)
+            print(log.read_text()[-3000:], file=sys.stderr)
+            return 1
+        res = collect(name, mod, work)
+        res.seconds = time.monotonic() - t0
+        results.append(res)
+        print(f"{name}: {res.mutants} mutants, score {res.score:.1%} ({res.seconds:.0f} s)", file=sys.stderr,
+              flush=True)
+        if not args.keep:
+            shutil.rmtree(work)
+    print_table(results)
+    print_survivors(results)
+    if args.json:
+        args.json.write_text(json.dumps([{**asdict(r), "score": r.score} for r in results], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
