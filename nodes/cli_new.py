@@ -84,19 +84,11 @@ class {cls}Node(Node):
 NODE = {cls}Node
 '''
 
-LAUNCH_YAML = '''# full_stack.yaml with its control node left out and {name} (./{name}.py) in its place.
+LAUNCH_YAML = '''# full_stack.yaml with its control node left out and {name} (./{name}.py) in its place. Every arg of
+# full_stack.yaml is this file's too (launch {name}.yaml --show-args).
 description: the full stack with {name} as its control node
-args:
-  episodes: {{default: 3, doc: number of episodes to drive}}
-  seed: {{default: 10000000, doc: "base seed: episode i uses seed + i"}}
-  vehicles: {{default: 50, doc: other vehicles on the road}}
-  duration: {{default: 40.0, doc: "[s] episode time limit"}}
-  perception: {{default: cnn, choices: [cnn, gt], doc: "cnn: detector on the camera; gt: ground truth in view"}}
-  record: {{default: true, doc: write every topic to runs/<stamp>/recording.mcap}}
 include:
   - file: full_stack.yaml        # found in the installed package's launch files
-    args: {{episodes: $(arg episodes), seed: $(arg seed), vehicles: $(arg vehicles), duration: $(arg duration),
-           perception: $(arg perception), record: $(arg record)}}
     without: [control]           # leave out its control node: this file gives its own
 nodes:
   - name: {name}

@@ -16,6 +16,7 @@ import os  # noqa: E402
 from nodes.runtime.launchfile import (  # noqa: E402
     LaunchError,
     did_you_mean,
+    launch_args,
     load_plan,
     option_hint,
     parse_overrides,
@@ -32,8 +33,7 @@ def describe(plan_file: str) -> str:
     data = yaml.safe_load(resolve_path(plan_file).read_text()) or {}
     lines = [f"{plan_file}: {data.get('description', '')}", "args:"]
     rows = []
-    for name, decl in (data.get("args") or {}).items():
-        decl = decl if isinstance(decl, dict) else {"default": decl}
+    for name, decl in launch_args(plan_file).items():  # with those its includes pass through
         choices = f" (one of: {', '.join(map(_as_arg, decl['choices']))})" if "choices" in decl else ""
         rows.append((f"{name}:={_as_arg(decl.get('default'))}", f"{decl.get('doc', '')}{choices}"))
     width = max((len(pair) for pair, _ in rows), default=0)
@@ -49,15 +49,10 @@ def _as_arg(value: object) -> str:
 
 
 def _declared_args(plan_file: str) -> list[str]:
-    import yaml
-
-    from nodes.runtime.launchfile import resolve_path
-
     try:
-        data = yaml.safe_load(resolve_path(plan_file).read_text()) or {}
-    except (LaunchError, yaml.YAMLError, OSError):
+        return list(launch_args(plan_file))
+    except (LaunchError, OSError):
         return []
-    return list(data.get("args") or {}) if isinstance(data, dict) else []
 
 
 def _unknown_options(plan_file: str, unknown: list[str], flags: list[str]) -> str:

@@ -7,8 +7,12 @@ A launch file is YAML:
     args:                     # overridable from the command line as name:=value
       episodes: {default: 3, doc: number of episodes}
       perception: {default: cnn, choices: [cnn, gt]}
-    include:                  # other launch files, resolved relative to this one
-      - {file: other.yaml, args: {episodes: $(arg episodes)}, without: [control]}  # without: leave nodes out
+    include:                  # other launch files, resolved relative to this one (`include: other.yaml` for one)
+      - file: other.yaml
+        args: {perception: gt}                  # set these args of other.yaml (they are no longer this file's)
+        without: [control]                      # leave these nodes of other.yaml out (a node of this file
+                                                # with a left-out node's name takes its place in the order)
+        params: {planning: {plan_rate_hz: 2.0}} # per node of other.yaml: params merged over its own
     nodes:
       - name: sim             # unique in the whole launch
         module: nodes.sim.node      # a module exporting its Node subclass as NODE (also found beside the launch file)
@@ -20,6 +24,14 @@ A launch file is YAML:
 
 `$(arg NAME)` alone keeps the arg's type; inside a longer string it is interpolated as text.
 Every mistake is a LaunchError naming the file, the node and the field.
+
+An include passes its args through: every arg of the included file that its kept nodes or its top-level fields
+use, or that this file refers to, is an arg of this file too, with the same default, doc and choices, and
+its value goes down to the included file. So a file that changes one thing of another holds only that change.
+Declaring such an arg here again changes what is given (`perception: {default: gt}` keeps its doc and choices);
+giving it in the include's `args:` sets it for good (the arg is then not this file's). An arg used only by left-out
+nodes is not passed through (it keeps the included file's default). `mode`, `base_port` and `stall_timeout_s`
+are those of the first include unless this file sets them.
 """
 
 from __future__ import annotations
@@ -40,7 +52,7 @@ from nodes.share import data_root
 
 LAUNCH_DIR = data_root() / "launch"  # the checkout's launch/, or its copy in an installed wheel
 TOP_KEYS = {"description", "mode", "args", "include", "nodes", "stall_timeout_s", "base_port"}
-INCLUDE_KEYS = {"file", "args", "without"}
+INCLUDE_KEYS = {"file", "args", "without", "params"}
 NODE_KEYS = {"name", "module", "params", "remap", "required", "respawn", "if", "unless", "host"}
 ARG_KEYS = {"default", "doc", "choices"}
 MODES = ("lockstep", "realtime")
@@ -274,7 +286,8 @@ def _same_kind(value: Any, default: Any) -> bool:
     return isinstance(value, type(default))
 
 
-def _plan_node(path: Path, entry: Any, args: dict[str, Any], index: int) -> PlannedNode | None:
+def _plan_node(path: Path, entry: Any, args: dict[str, Any], index: int,
+               override: _Override | None = None) -> PlannedNode | None:
     if not isinstance(entry, dict):
         raise LaunchError(path, "each node is a mapping with at least name and module", fieldname=f"nodes[{index}]")
     name = entry.get("name")
@@ -304,11 +317,19 @@ def _plan_node(path: Path, entry: Any, args: dict[str, Any], index: int) -> Plan
     raw_params = entry.get("params") or {}
     if not isinstance(raw_params, dict):
         raise LaunchError(path, "must be a mapping of param name to value", name, "params")
+    if override is not None:  # an including file's params for this node, over its own
+        raw_params = _deep_merge(raw_params, override.values)
     try:
         params = make_params(node_cls, raw_params)
         node_cls.check(params)
     except ValueError as exc:
-        raise LaunchError(path, _param_message(exc, node_cls), name, _param_field(exc, node_cls)) from None
+        fieldname = _param_field(exc, node_cls)
+        key = fieldname.removeprefix("params.").partition(".")[0]
+        if override is not None and key in override.sources:  # the value came from the including file
+            source, where = override.sources[key]
+            raise LaunchError(source, _param_message(exc, node_cls), name,
+                              where + fieldname.removeprefix("params")) from None
+        raise LaunchError(path, _param_message(exc, node_cls), name, fieldname) from None
     remap = entry.get("remap") or {}
     if not isinstance(remap, dict):
         raise LaunchError(path, "must map a default topic to the topic used here", name, "remap")
@@ -430,54 +451,227 @@ def load_plan(file: str | Path, overrides: dict[str, Any] | None = None) -> Laun
     return plan
 
 
-def _load(path: Path, given: dict[str, Any], strict: bool, seen: tuple[Path, ...]) -> LaunchPlan:
+def launch_args(file: str | Path) -> dict[str, dict[str, Any]]:
+    """A launch file's args, its own and those its includes pass through, in order: name -> {default, doc,
+    choices}. Reads the YAML files only (no node module is imported). Raises LaunchError."""
+    return _arg_table(resolve_path(file)).decls
+
+
+@dataclass
+class _Include:
+    """One entry of a file's `include:`, checked against the included file's own table."""
+
+    index: int
+    path: Path  # the included file
+    fixed: dict[str, Any]  # args it sets (raw: $(arg ...) of the including file)
+    without: list[str]
+    params: dict[str, dict[str, Any]]  # node -> params merged over its own (raw)
+    kept: list[str]  # the included file's nodes that stay
+    passed: set[str]  # its args that are the including file's args too
+
+
+@dataclass
+class _ArgTable:
+    """A launch file's args once its includes are taken in, from the YAML alone."""
+
+    decls: dict[str, dict[str, Any]]  # arg -> {default, doc, choices}
+    users: dict[str, set[str]]  # arg -> the nodes (here or included) whose entry uses it; "" for a top-level field
+    nodes: list[str]  # every node name here and in what it includes and keeps, whatever their `if:`
+    includes: list[_Include]
+
+
+@dataclass
+class _Override:
+    """Params an including file merges over a node's own, and where each top-level key was given."""
+
+    values: dict[str, Any]
+    sources: dict[str, tuple[Path, str]]  # key -> (file, field) to name in an error
+
+
+def _arg_refs(value: Any) -> set[str]:
+    """Names of the args that `value` (any YAML value) refers to as $(arg NAME)."""
+    if isinstance(value, dict):
+        return set().union(*map(_arg_refs, value.values()))
+    if isinstance(value, list):
+        return set().union(*map(_arg_refs, value))
+    return set(_ARG_RE.findall(value)) if isinstance(value, str) else set()
+
+
+def _declarations(path: Path, declared: Any) -> dict[str, dict[str, Any]]:
+    if declared is None:
+        return {}
+    if not isinstance(declared, dict):
+        raise LaunchError(path, "must map each arg name to {default, doc, choices}", fieldname="args")
+    out = {}
+    for name, decl in declared.items():
+        decl = decl if isinstance(decl, dict) else {"default": decl}
+        if unknown := set(decl) - ARG_KEYS:
+            raise LaunchError(path, f"unknown key(s) {sorted(unknown)}", fieldname=f"args.{name}")
+        out[name] = decl
+    return out
+
+
+def _include_entries(path: Path, data: dict[str, Any]) -> list[dict[str, Any]]:
+    raw = data.get("include") or []
+    if isinstance(raw, str | dict):
+        raw = [raw]
+    if not isinstance(raw, list):
+        raise LaunchError(path, "a launch file's name, or a list of includes", fieldname="include")
+    out = []
+    for i, inc in enumerate(raw):
+        inc = {"file": inc} if isinstance(inc, str) else inc
+        where = f"include[{i}]"
+        if not isinstance(inc, dict) or "file" not in inc:
+            raise LaunchError(path, "each include is {file: PATH, args: {...}}", fieldname=where)
+        if unknown := set(inc) - INCLUDE_KEYS:
+            raise LaunchError(path, f"unknown key(s) {sorted(unknown)}; allowed: {sorted(INCLUDE_KEYS)}",
+                              fieldname=where)
+        if not isinstance(inc["file"], str) or "$(" in inc["file"]:
+            raise LaunchError(path, "must be a launch file's name (not an $(arg ...): which args a file takes "
+                              "depends on what it includes)", fieldname=f"{where}.file")
+        for key in ("args", "params"):
+            if not isinstance(inc.get(key) or {}, dict):
+                raise LaunchError(path, "must be a mapping", fieldname=f"{where}.{key}")
+        for name, over in (inc.get("params") or {}).items():
+            if not isinstance(over, dict):
+                raise LaunchError(path, "must map param names to values", fieldname=f"{where}.params.{name}")
+        without = inc.get("without") or []
+        if not (isinstance(without, list) and all(isinstance(w, str) for w in without)):
+            raise LaunchError(path, f"must be a list of node names, got {without!r}", fieldname=f"{where}.without")
+        out.append(inc)
+    return out
+
+
+def _arg_table(path: Path, seen: tuple[Path, ...] = ()) -> _ArgTable:
     if path in seen:
         raise LaunchError(path, "includes itself (through " + " -> ".join(map(str, seen)) + ")")
     data = _load_yaml(path)
-    args = _resolve_args(path, data.get("args"), given, strict)
-    mode = _substitute(data.get("mode", "lockstep"), args, path, None, "mode")
+    own = _declarations(path, data.get("args"))
+    entries = data.get("nodes") or []
+    if not isinstance(entries, list):
+        raise LaunchError(path, "must be a list of nodes", fieldname="nodes")
+    own_nodes = {e["name"]: _arg_refs(e) for e in entries if isinstance(e, dict) and isinstance(e.get("name"), str)}
+    top = _arg_refs([data.get(key) for key in ("mode", "base_port", "stall_timeout_s")])
+    entries_inc = _include_entries(path, data)
+    here = top.union(*own_nodes.values(), *(_arg_refs([inc.get("args"), inc.get("params")]) for inc in entries_inc))
+    decls: dict[str, dict[str, Any]] = {}
+    users: dict[str, set[str]] = {}
+    nodes: list[str] = []
+    includes = []
+    for i, inc in enumerate(entries_inc):
+        where = f"include[{i}]"
+        try:
+            child = resolve_path(inc["file"], path)
+        except LaunchError as exc:
+            raise LaunchError(path, str(exc), fieldname=f"{where}.file") from None
+        sub = _arg_table(child, seen + (path,))
+        fixed, params, without = inc.get("args") or {}, inc.get("params") or {}, inc.get("without") or []
+        if missing := [w for w in without if w not in sub.nodes]:
+            raise LaunchError(path, f"{missing!r} names no node of {child.name}; its nodes: {sub.nodes}",
+                              fieldname=f"{where}.without")
+        kept = [n for n in sub.nodes if n not in without]
+        if unknown := sorted(set(fixed) - set(sub.decls)):
+            hints = "".join(did_you_mean(u, sub.decls) for u in unknown)
+            raise LaunchError(path, f"{child.name} takes no arg(s) {unknown}; it takes: {sorted(sub.decls)}{hints}",
+                              fieldname=f"{where}.args")
+        for name in params:
+            if name not in kept:
+                why = " (it is left out by `without`)" if name in without else ""
+                raise LaunchError(path, f"names no node of {child.name}{why}; its nodes: {kept}"
+                                  f"{did_you_mean(name, kept)}", fieldname=f"{where}.params.{name}")
+
+        def reach(arg: str, sub: _ArgTable = sub, kept: list[str] = kept) -> set[str]:
+            """The kept nodes (and top-level fields, "") of the included file that use `arg`."""
+            return {u for u in sub.users.get(arg, ()) if u == "" or u in kept}
+
+        passed = set()
+        for name, decl in sub.decls.items():
+            if name in fixed or not (reach(name) or name in here or name in own):
+                continue
+            if name in decls and decls[name] != decl and name not in own:
+                raise LaunchError(path, f"two includes declare it differently ({decls[name]} and {decl}): declare it "
+                                  "in this file", fieldname=f"args.{name}")
+            passed.add(name)
+            decls.setdefault(name, dict(decl))
+            users.setdefault(name, set()).update(reach(name))
+        for name, value in fixed.items():
+            for arg in _arg_refs(value):
+                users.setdefault(arg, set()).update(reach(name))
+        for node, over in params.items():
+            for arg in _arg_refs(over):
+                users.setdefault(arg, set()).add(node)
+        nodes += [n for n in kept if n not in nodes]  # a name twice is an error once the nodes are planned
+        includes.append(_Include(i, child, fixed, without, params, kept, passed))
+    for name, decl in own.items():
+        decls[name] = {**decls.get(name, {}), **decl}  # declared again here: what is not restated is inherited
+    for name, refs in own_nodes.items():
+        for arg in refs:
+            users.setdefault(arg, set()).add(name)
+        if name not in nodes:
+            nodes.append(name)
+    for arg in top:
+        users.setdefault(arg, set()).add("")
+    return _ArgTable(decls, users, nodes, includes)
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = _deep_merge(out[key], value) if both else value
+    return out
+
+
+def _load(path: Path, given: dict[str, Any], strict: bool, seen: tuple[Path, ...],
+          overrides: dict[str, _Override] | None = None) -> LaunchPlan:
+    table = _arg_table(path, seen)
+    data = _load_yaml(path)
+    args = _resolve_args(path, table.decls, given, strict)
+    overrides = overrides or {}
+    nodes: list[PlannedNode | str] = []  # a str holds the place of a node left out by `without`
+    inherited: dict[str, Any] = {}
+    for inc in table.includes:
+        where = f"include[{inc.index}]"
+        fixed = _substitute(inc.fixed, args, path, None, f"{where}.args")
+        below = {name: _Override(_substitute(over, args, path, name, f"{where}.params.{name}"),
+                                 {key: (path, f"{where}.params.{name}") for key in over})
+                 for name, over in inc.params.items()}
+        for name, over in overrides.items():  # given further up: they win
+            if name in inc.kept:
+                mine = below.get(name, _Override({}, {}))
+                below[name] = _Override(_deep_merge(mine.values, over.values), {**mine.sources, **over.sources})
+        child = _load(inc.path, {**{a: args[a] for a in inc.passed}, **fixed}, True, seen + (path,), below)
+        if inc.index == 0:
+            inherited = {"mode": child.mode, "stall_timeout_s": child.stall_timeout_s, "base_port": child.base_port}
+        nodes += [n.name if n.name in inc.without else n for n in child.nodes]
+
+    def top(key: str, default: Any) -> Any:
+        return _substitute(data[key], args, path, None, key) if key in data else inherited.get(key, default)
+
+    mode = top("mode", "lockstep")
     if mode not in MODES:
         raise LaunchError(path, f"{mode!r} is not one of {list(MODES)}", fieldname="mode")
-    stall = _substitute(data.get("stall_timeout_s", 0.0), args, path, None, "stall_timeout_s")
+    stall = top("stall_timeout_s", 0.0)
     if not isinstance(stall, int | float) or stall < 0:
         raise LaunchError(path, f"must be a number of seconds >= 0, got {stall!r}", fieldname="stall_timeout_s")
-    base_port = _substitute(data.get("base_port", 0), args, path, None, "base_port")
+    base_port = top("base_port", 0)
     valid_port = isinstance(base_port, int) and not isinstance(base_port, bool)
     if not valid_port or not (base_port == 0 or 1024 <= base_port < 65000):
         raise LaunchError(path, f"must be 0 (ipc) or a TCP port in [1024, 65000), got {base_port!r}",
                           fieldname="base_port")
-    nodes: list[PlannedNode] = []
-    for i, inc in enumerate(data.get("include") or []):
-        if not isinstance(inc, dict) or "file" not in inc:
-            raise LaunchError(path, "each include is {file: PATH, args: {...}}", fieldname=f"include[{i}]")
-        inc = _substitute(inc, args, path, None, f"include[{i}]")
-        try:
-            child = resolve_path(inc["file"], path)
-        except LaunchError as exc:
-            raise LaunchError(path, str(exc), fieldname=f"include[{i}].file") from None
-        if unknown := set(inc) - INCLUDE_KEYS:
-            raise LaunchError(path, f"unknown key(s) {sorted(unknown)}; allowed: {sorted(INCLUDE_KEYS)}",
-                              fieldname=f"include[{i}]")
-        included = _load(child, inc.get("args") or {}, strict=True, seen=seen + (path,)).nodes
-        without = inc.get("without") or []
-        names = [n.name for n in included]
-        missing = [w for w in without if w not in names] if isinstance(without, list) else without
-        if missing:
-            raise LaunchError(path, f"{missing!r} names no node of {child.name}; its nodes: {names}",
-                              fieldname=f"include[{i}].without")
-        nodes += [n for n in included if n.name not in without]
-    entries = data.get("nodes") or []
-    if not isinstance(entries, list):
-        raise LaunchError(path, "must be a list of nodes", fieldname="nodes")
-    for i, entry in enumerate(entries):
-        planned = _plan_node(path, entry, args, i)
+    for i, entry in enumerate(data.get("nodes") or []):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        planned = _plan_node(path, entry, args, i, overrides.get(name) if isinstance(name, str) else None)
         if planned is None:
             continue
-        if any(n.name == planned.name for n in nodes):
+        if any(isinstance(n, PlannedNode) and n.name == planned.name for n in nodes):
             raise LaunchError(path, "duplicate node name: names must be unique in a launch", planned.name, "name")
-        nodes.append(planned)
-    return LaunchPlan(file=path, args=args, mode=mode, nodes=nodes, description=data.get("description", ""),
-                      stall_timeout_s=float(stall), base_port=base_port)
+        if planned.name in nodes:  # in place of the included node of its name that `without` left out
+            nodes[nodes.index(planned.name)] = planned
+        else:
+            nodes.append(planned)
+    return LaunchPlan(file=path, args=args, mode=mode, nodes=[n for n in nodes if isinstance(n, PlannedNode)],
+                      description=data.get("description", ""), stall_timeout_s=float(stall), base_port=base_port)
 
 
 def _check_graph(plan: LaunchPlan) -> None:
