@@ -19,6 +19,7 @@ from typing import Any
 from tqdm import tqdm
 
 from evaluation.runner import Job, known_overrides, run_inprocess, run_multiprocess, split_seeds
+from nodes.planning.seeds import BENCH_SEED_BASE
 from nodes.runtime.launchfile import (
     LaunchError,
     did_you_mean,
@@ -119,8 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", metavar="name:=value",
                         help="launch args for every run, anywhere on the line (episodes and seed: --episodes, --seed)")
     parser.add_argument("--episodes", type=int, default=10, help="episodes per launch file")
-    parser.add_argument("--seed", type=int, default=10_000_000,
-                        help="seed of the first episode (the default range is never used in training)")
+    parser.add_argument("--seed", type=int, default=BENCH_SEED_BASE,
+                        help="seed of the first episode (the default range is never used in training; it is "
+                        "full_stack.yaml's default too)")
     parser.add_argument("--jobs", type=int, help="stacks run side by side (default 1); with --ray and no ADDRESS: "
                         "the local Ray instance's CPUs (default: all)")
     parser.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",

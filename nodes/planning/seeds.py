@@ -7,5 +7,7 @@ VALIDATION_SEED_BASE = 9_000_000  # periodic evaluation during training: base, b
 SELECTION_SEED_BASE = 9_000_100  # choosing among trained models (bench/planner.py --selection): base, base + 1, ...
 BENCH_SEED_BASE = 10_000_000  # bench/planner.py's episodes until now; every earlier choice was checked on them,
 # so they are no longer held out: the figures the project claims come from the range below
+# It is also the default seed of full_stack.yaml (and so of every launch file that includes it) and of
+# `drivestack evaluate` (tests/nodes/test_launch_includes.py holds the YAML to this value).
 HELD_OUT_SEED_BASE = 31_400_000  # the held-out episodes: base, base + 1, ...; looked at once, after every choice
 HELD_OUT_EPISODES = 100  # how many of them the claimed figures use
