@@ -23,6 +23,7 @@ import numpy as np
 import pygame
 
 from msgs import ControlCommand, EgoState, Header, Image, Object, ObjectArray
+from msgs.registry import CONTROL_RATE_HZ
 from sim import fast_road
 from sim.view import DEFAULT_VIEW, CameraView
 
@@ -31,7 +32,7 @@ if "XDG_RUNTIME_DIR" not in os.environ:
     os.environ["XDG_RUNTIME_DIR"] = os.path.join(tempfile.gettempdir(), f"drivestack-xdg-{os.getuid()}")
     os.makedirs(os.environ["XDG_RUNTIME_DIR"], mode=0o700, exist_ok=True)
 
-SIM_RATE_HZ = 15  # [Hz] policy_frequency = simulation_frequency: one physics step per control tick
+SIM_RATE_HZ = int(CONTROL_RATE_HZ)  # [Hz] policy_frequency = simulation_frequency: one physics step per control tick
 NS_PER_S = 1_000_000_000
 
 

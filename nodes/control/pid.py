@@ -39,6 +39,7 @@ import msgspec
 from simple_pid import PID
 
 from msgs import ControlCommand, DrivingTarget, EgoState
+from msgs.registry import CONTROL_RATE_HZ
 
 ACCEL_RANGE = 5.0  # [m/s^2] ContinuousAction maps +-1 to +-this
 STEER_RANGE = math.pi / 4  # [rad] ContinuousAction maps +-1 to +-this
@@ -52,7 +53,7 @@ MIN_SPEED_FOR_STEERING = 1.0  # [m/s] below this the bicycle model's inversion i
 class ControlParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Gains and limits of the lane/speed controller. Every gain's unit is output unit per input unit."""
 
-    dt: float = 1.0 / 15.0  # [s] control period (highway-env policy step)
+    dt: float = 1.0 / CONTROL_RATE_HZ  # [s] control period (highway-env policy step)
     # longitudinal: speed error [m/s] -> acceleration [m/s^2]
     kp_speed: float = 1.2  # [1/s] acceleration per unit speed error
     ki_speed: float = 0.05  # [1/s^2] acceleration per unit integrated speed error

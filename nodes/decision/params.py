@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
+from msgs.registry import CONTROL_RATE_HZ
+
 
 class DecisionParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Parameters of `DecisionLogic`. Distances are bumper to bumper unless a field says otherwise."""
@@ -13,7 +15,7 @@ class DecisionParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """[m/s] target speeds that FASTER / SLOWER step through, strictly ascending."""
     initial_speed: float | None = None
     """[m/s] set-point used until the first FASTER/SLOWER; None: the set-point nearest the ego's speed."""
-    tick_period: float = 1.0 / 15.0
+    tick_period: float = 1.0 / CONTROL_RATE_HZ
     """[s] control tick; turns the watchdog's tick counts and the minimal-risk deceleration into time."""
     overrides: bool = True
     """False: only map meta-actions to targets (no following, gap, headway, TTC or emergency checks)."""

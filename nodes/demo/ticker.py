@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from msgs import ControlCommand, EgoState, EpisodeEvent, Header, Message
+from msgs.registry import CONTROL_RATE_HZ
 from nodes.runtime.node import Node, Outputs, Params
 
 
 class TickerParams(Params, kw_only=True, forbid_unknown_fields=True):
     ticks: int = 100  # ticks per episode
     episodes: int = 1  # episodes, then the node finishes
-    dt: float = 1 / 15  # [s] simulated time per tick
-    period_s: float = 1 / 15  # [s] wall-clock period in real-time mode
+    dt: float = 1 / CONTROL_RATE_HZ  # [s] simulated time per tick
+    period_s: float = 1 / CONTROL_RATE_HZ  # [s] wall-clock period in real-time mode
 
 
 class TickerNode(Node):

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+from msgs.registry import CONTROL_RATE_HZ  # policy and simulation frequency [Hz]
 from sim.view import DEFAULT_VIEW, CameraView
 
 DATA_VERSION = 2  # bump when rendering, driving or labels change: cached datasets are keyed by it
-CONTROL_RATE_HZ = 15.0  # policy and simulation frequency [Hz]
 DEFAULT_DENSITY = 1.0  # highway-v0's vehicles_density
 DEFAULT_COUNT = 50  # highway-v0's vehicles_count
 

@@ -63,7 +63,7 @@ class PlannerEnvConfig:
     """What the env builds. The defaults are the training setup."""
 
     sim: SimParams = field(default_factory=training_sim)  # world; render is forced off
-    plan_period_ticks: int = 15  # control ticks per env step (plan rate = 15 Hz / this)
+    plan_period_ticks: int = round(CONTROL_RATE_HZ)  # control ticks per env step: 1 s (plan rate = 15 Hz / this)
     overrides: bool = False  # decision's safety overrides (gap acceptance, headway, TTC, emergency braking)
     interventions_share: float = 1.0  # share of episodes with decision's interventions on (needs overrides)
     reward: str = "highway"  # "highway" (highway-env's normalised reward) or "drive" (module docstring)

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 import msgspec
 
 from msgs import ControlCommand, EpisodeEvent, Message
+from msgs.registry import CONTROL_RATE_HZ
 from nodes.runtime.node import Node, Outputs, Params, tick_header
 
 MODES = ("lockstep", "realtime")
@@ -78,7 +79,7 @@ class EpisodicSimNode(Node):
         "episode": "/sim/episode",
     }
     trigger: ClassVar[str | None] = None  # lockstep: steps when the tick's cmd is in; real time: on the clock
-    sim_rate_hz: ClassVar[float] = 15.0
+    sim_rate_hz: ClassVar[float] = CONTROL_RATE_HZ
     World: ClassVar[type[Any]]  # the world's params (SimParams, CarlaParams): the fields of Params it takes
 
     def __init__(self, params: Params) -> None:
