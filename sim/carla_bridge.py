@@ -39,7 +39,6 @@ import msgspec
 import numpy as np
 
 from msgs import ControlCommand, EgoState, Header, Image, Object, ObjectArray
-from msgs.registry import CONTROL_RATE_HZ
 from sim.carla_client import CarlaParams, connect, import_carla
 from sim.carla_frames import (
     bgra_to_rgb,
@@ -52,20 +51,14 @@ from sim.carla_frames import (
 )
 from sim.carla_road import RoadFrame, Station
 from sim.carla_world import highway_starts, pick, traffic_slots
+from sim.world import SIM_RATE_HZ, stamp_ns  # the clock every backend shares
 
 log = logging.getLogger("drivestack.carla")
 
-SIM_RATE_HZ = int(CONTROL_RATE_HZ)  # [Hz] one synchronous CARLA tick per control tick, as with highway-env
-NS_PER_S = 1_000_000_000
 SPAWN_LIFT_M = 0.3  # [m] spawn this far above the road so the car drops onto it instead of into it
 VELOCITY_DELAY_TICKS = 2  # CARLA applies set_target_velocity this many frames after the call (its API reference)
 FRAME_MARGIN_M = 100.0  # [m] the road frame reaches this much beyond where traffic spawns, ahead and behind
 MPS_TO_KMH = 3.6
-
-
-def stamp_ns(tick: int) -> int:
-    """Simulated time of `tick` since the episode started [ns], exact in integers."""
-    return tick * NS_PER_S // SIM_RATE_HZ
 
 
 class _Pose(msgspec.Struct):
@@ -83,7 +76,11 @@ class _Pose(msgspec.Struct):
 
 
 class CarlaSim:
-    """A CARLA world in synchronous mode, one server tick per `step`, read out as drivestack messages."""
+    """A CARLA world in synchronous mode, one server tick per `step` (1 / SIM_RATE_HZ of simulated time), read out
+    as drivestack messages (a `sim.world.World`)."""
+
+    episode: int
+    tick: int
 
     def __init__(self, params: CarlaParams | None = None, *, carla: Any = None, client: Any = None) -> None:
         """params: the server and world; carla: the carla module (imported when None); client: an attached
@@ -106,6 +103,7 @@ class CarlaSim:
         self._image: np.ndarray | None = None
         self._collisions: list[tuple[int, int]] = []  # (server frame, other actor id), from the sensor's thread
         self._first_frame = 0  # the server frame of the episode's tick 0
+        self._on_road = True  # the ego was in a driving lane at the last read (no episode yet: end_reason is None)
         self._road: RoadFrame | None = None
         self.lost_camera_frames = 0
         self.traffic_speeds: dict[int, float] = {}  # ground-truth id -> desired speed [m/s] (the Traffic Manager's)

@@ -23,17 +23,14 @@ import numpy as np
 import pygame
 
 from msgs import ControlCommand, EgoState, Header, Image, Object, ObjectArray
-from msgs.registry import CONTROL_RATE_HZ
 from sim import fast_road
 from sim.view import DEFAULT_VIEW, CameraView
+from sim.world import SIM_RATE_HZ, stamp_ns  # the clock every backend shares
 
 # SDL (highway-env's renderer) complains on every start when this is unset; any private directory will do
 if "XDG_RUNTIME_DIR" not in os.environ:
     os.environ["XDG_RUNTIME_DIR"] = os.path.join(tempfile.gettempdir(), f"drivestack-xdg-{os.getuid()}")
     os.makedirs(os.environ["XDG_RUNTIME_DIR"], mode=0o700, exist_ok=True)
-
-SIM_RATE_HZ = int(CONTROL_RATE_HZ)  # [Hz] policy_frequency = simulation_frequency: one physics step per control tick
-NS_PER_S = 1_000_000_000
 
 
 class SimParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -126,11 +123,6 @@ def use_road(env: gym.Env, road: str = "fast") -> gym.Env:
     return fast_road.install(env, road)
 
 
-def stamp_ns(tick: int) -> int:
-    """Simulated time of `tick` since the episode started [ns], exact in integers."""
-    return tick * NS_PER_S // SIM_RATE_HZ
-
-
 def make_idm_ego(env: gym.Env) -> None:
     """Swap the ego for highway-env's IDM/MOBIL vehicle in the same state (right after reset): the baseline
     driver. The action given to `env.step` is then ignored; the IDM car drives itself every frame."""
@@ -146,7 +138,11 @@ def make_idm_ego(env: gym.Env) -> None:
 
 
 class HighwaySim:
-    """highway-env with ContinuousAction, one physics step per `step`, read out as drivestack messages."""
+    """highway-env with ContinuousAction, one physics step per `step`, read out as drivestack messages (a
+    `sim.world.World`; policy_frequency = simulation_frequency = SIM_RATE_HZ)."""
+
+    episode: int
+    tick: int
 
     def __init__(self, params: SimParams | None = None) -> None:
         self.params = (params or SimParams()).check()

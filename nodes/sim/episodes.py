@@ -13,10 +13,10 @@ Params: a sim node's params are its world's (`sim.highway.SimParams`, `sim.carla
 run's episodes, seed and mode, defined here once (`EPISODE_FIELDS`, `sim_node_params`, `check_episodes`). The
 node's `check` runs both rule sets, so `launch --check` refuses what the world would refuse when it is built.
 
-A world is anything with `reset(seed, episode)`, `step(cmd)`, `end_reason`, `episode`, `tick`, `header()`,
-`camera(header)`, `ego_state(header)`, `objects_gt(header)` and `close()` (see `sim.highway.HighwaySim`),
-and optionally `prepare()`: work for the next step that the command does not change, done while the
-rest of the stack computes that command.
+The world is a `sim.world.World` (highway-env's `sim.highway.HighwaySim`, CARLA's `sim.carla_bridge.CarlaSim`):
+`reset(seed, episode)`, `step(cmd)`, `end_reason`, `episode`, `tick`, `header()`, `camera(header)`,
+`ego_state(header)`, `objects_gt(header)` and `close()`; optionally `prepare()`: work for the next step that the
+command does not change, done while the rest of the stack computes that command.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import msgspec
 from msgs import ControlCommand, EpisodeEvent, Message
 from msgs.registry import CONTROL_RATE_HZ
 from nodes.runtime.node import Node, Outputs, Params, tick_header
+from sim.world import World as SimWorld
 
 MODES = ("lockstep", "realtime")
 # What every sim node runs, whatever its world: (name, type, default)
@@ -85,14 +86,15 @@ class EpisodicSimNode(Node):
     def __init__(self, params: Params) -> None:
         super().__init__(params)
         self.params: Any = params
-        self.sim = self.make_world(params)
+        self.sim: SimWorld = self.make_world(params)
         self.episode = 0
         self._pending_end: str | None = None  # reason of an episode whose terminal tick was published
         self._finished = False
         self._last_cmd = ControlCommand(acceleration=0.0, steering=0.0)
         self._counters = {"ticks": 0, "episodes": 0, "non_finite_cmd": 0, "missing_cmd": 0, "stale_cmd": 0}
 
-    def make_world(self, params: Params) -> Any:
+    def make_world(self, params: Params) -> SimWorld:
+        """The world this node steps, built from its params (`world_params`)."""
         raise NotImplementedError
 
     @classmethod
