@@ -35,6 +35,7 @@ from evaluation.aggregate import aggregate
 from evaluation.stats import savgol_derivative
 from evaluation.trace import DT_S, EpisodeTrace
 from msgs import EgoState, Mode, Object, ObjectArray
+from nodes.perception.metrics import match  # the one greedy IoU matching: perception's
 
 
 @dataclass(frozen=True)
@@ -320,17 +321,6 @@ def decision_metrics(trace: EpisodeTrace) -> dict[str, Any]:
 
 # --- perception ------------------------------------------------------------------------------------------
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of axis-aligned boxes, rows (x, y, length, width) -> (len(a), len(b))."""
-    a, b = np.asarray(a, np.float64)[:, None, :4], np.asarray(b, np.float64)[None, :, :4]
-    ix = np.clip(np.minimum(a[..., 0] + a[..., 2] / 2, b[..., 0] + b[..., 2] / 2)
-                 - np.maximum(a[..., 0] - a[..., 2] / 2, b[..., 0] - b[..., 2] / 2), 0, None)
-    iy = np.clip(np.minimum(a[..., 1] + a[..., 3] / 2, b[..., 1] + b[..., 3] / 2)
-                 - np.maximum(a[..., 1] - a[..., 3] / 2, b[..., 1] - b[..., 3] / 2), 0, None)
-    inter = ix * iy
-    return inter / np.maximum(a[..., 2] * a[..., 3] + b[..., 2] * b[..., 3] - inter, 1e-9)
-
-
 def score_detections(detections: list[Object], truth: list[Object], iou_min: float = 0.5
                      ) -> tuple[int, int, int, list[float]]:
     """(true positives, false positives, false negatives, centre errors [m] of the true positives) of one
@@ -342,17 +332,14 @@ def score_detections(detections: list[Object], truth: list[Object], iou_min: flo
         return 0, len(detections), 0, []
     boxes = np.array([(o.x, o.y, o.length, o.width) for o in detections])
     labels = np.array([(o.x, o.y, o.length, o.width) for o in truth])
-    iou = box_iou(boxes, labels)
-    taken = np.zeros(len(truth), bool)
+    matched = match(boxes, np.array([o.score for o in detections]), labels, iou_min)
     tp = fp = 0
     errors: list[float] = []
     for i in sorted(range(len(detections)), key=lambda k: -detections[k].score):
-        cand = np.where(taken, -1.0, iou[i])
-        j = int(np.argmax(cand))
-        if cand[j] < iou_min:
+        j = int(matched[i])
+        if j < 0:
             fp += 1
             continue
-        taken[j] = True
         if visible[j]:
             tp += 1
             errors.append(math.hypot(boxes[i, 0] - labels[j, 0], boxes[i, 1] - labels[j, 1]))

@@ -11,8 +11,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from evaluation.metrics import box_iou  # the one IoU, shared with closed-loop evaluation
 from nodes.perception.dataset import L_ID, L_IN_VIEW, L_VX, L_VY
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of axis-aligned boxes, rows (x, y, length, width) -> (len(a), len(b))."""
+    a, b = np.asarray(a, np.float64)[:, None, :4], np.asarray(b, np.float64)[None, :, :4]
+    ix = np.clip(np.minimum(a[..., 0] + a[..., 2] / 2, b[..., 0] + b[..., 2] / 2)
+                 - np.maximum(a[..., 0] - a[..., 2] / 2, b[..., 0] - b[..., 2] / 2), 0, None)
+    iy = np.clip(np.minimum(a[..., 1] + a[..., 3] / 2, b[..., 1] + b[..., 3] / 2)
+                 - np.maximum(a[..., 1] - a[..., 3] / 2, b[..., 1] - b[..., 3] / 2), 0, None)
+    inter = ix * iy
+    return inter / np.maximum(a[..., 2] * a[..., 3] + b[..., 2] * b[..., 3] - inter, 1e-9)
 
 
 def match(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, iou_min: float = 0.5) -> np.ndarray:
