@@ -19,7 +19,8 @@ class TickerNode(Node):
     Params = TickerParams
     inputs = {"cmd": "/control/cmd"}
     outputs = {"ego": "/sim/ego", "episode": "/sim/episode"}
-    trigger = "cmd"
+    # no trigger: in real-time mode a source steps on its period and takes the latest command (with "cmd" as its
+    # trigger every command stepped it too, and the loop ran flat out instead of at 15 Hz)
 
     def __init__(self, params: TickerParams) -> None:
         super().__init__(params)

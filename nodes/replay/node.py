@@ -32,7 +32,10 @@ class ReplayParams(Params, kw_only=True, forbid_unknown_fields=True):
 
 
 def _wanted(params: ReplayParams, topic: str) -> bool:
-    return topic in TOPICS and (not params.topics or topic in params.topics) and topic not in params.exclude
+    # /diagnostics is never played, whatever --exclude says: the runtime publishes this node's own heartbeat
+    # there on the same endpoint, so a replayed /diagnostics port would clash with it (the launch hung at start-up)
+    return (topic in TOPICS and topic != "/diagnostics" and (not params.topics or topic in params.topics)
+            and topic not in params.exclude)
 
 
 class ReplayNode(Node):
