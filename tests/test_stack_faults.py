@@ -67,8 +67,11 @@ def test_a_required_node_killed_mid_episode_stops_the_stack(workdir, victim):
         killed = time.monotonic()
         os.kill(pids[victim], signal.SIGKILL)
         noticed = out.wait_for(f"required node '{victim}' died")
-        assert proc.wait(timeout=10) == 1
-        assert noticed - killed < 1.0
+        assert proc.wait(timeout=120) == 1  # 120 s: only bounds a hang, with room for a loaded machine
+        # In lockstep the dead node's loop is stalled and the episode lasts 60 s, so the stack only ends because
+        # the launcher's 50 ms poll saw the death; any time well under those 60 s shows that. 20 s leaves a
+        # loaded machine (and this reader thread, which stamps the line when it gets to read it) ample room.
+        assert noticed - killed < 20.0
         out.thread.join(timeout=5)
         assert "its last output" in out.text
         rec = next(workdir.glob("runs/*/recording.mcap"))

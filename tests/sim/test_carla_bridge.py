@@ -171,8 +171,10 @@ def test_no_server_fails_within_the_timeout_naming_host_port_and_how_to_start_on
     with pytest.raises(CarlaConnectionError) as err:
         connect(carla, CarlaParams(port=port, timeout_s=2.0))
     elapsed = time.monotonic() - t0
-    assert elapsed < 2.0 + 2.0, f"took {elapsed:.1f} s with a 2 s timeout"
     text = str(err.value)
+    assert "time-out of 2000ms" in text, text  # the client's own report of the timeout it applied
+    # a wall-clock bound only against a hang: 30 s, room for a loaded machine (the timeout itself is checked above)
+    assert elapsed < 30.0, f"took {elapsed:.1f} s with a 2 s timeout"
     assert f"127.0.0.1:{port}" in text and "CarlaUE4.sh -RenderOffScreen" in text and "carlasim/carla:0.9.16" in text
     assert isinstance(err.value, OSError)  # the node runner turns it into one log line and exit 2
 
