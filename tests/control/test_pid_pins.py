@@ -125,7 +125,11 @@ def settled_steering(ctl: LaneSpeedController, state: EgoState, ticks: int = 90)
     return cmd.steering * STEER_RANGE
 
 
-@pytest.mark.parametrize("offset,heading,speed", [(0.01, 0.02, 25.0), (-0.3, -0.01, 12.0), (0.5, 0.0, 30.0)])
+# the last two: 8 m off the lane, so the lateral speed is at its limit (2.6 m/s, not kp 8 m = 6.4 m/s) and the
+# heading reference asin(2.6 / 25) = 0.104 rad stays under heading_max; headed nearly that way, the yaw rate
+# stays under its own limit, so the lateral speed limit is what the steering shows
+@pytest.mark.parametrize("offset,heading,speed", [(0.01, 0.02, 25.0), (-0.3, -0.01, 12.0), (0.5, 0.0, 30.0),
+                                                  (8.0, -0.09, 25.0), (-8.0, 0.09, 25.0)])
 def test_the_lateral_cascade_in_closed_form(offset, heading, speed):
     state = msgspec.structs.replace(ego(speed, offset=offset), heading=heading)
     assert settled_steering(LaneSpeedController(), state) == pytest.approx(cascade(offset, heading, speed),
@@ -167,3 +171,11 @@ def test_far_from_the_lane_at_walking_pace_the_command_is_finite_and_steers_back
     assert cmd.is_finite()
     assert cmd.steering * STEER_RANGE == pytest.approx(-math.copysign(P.steering_rate_max * P.dt, offset),
                                                        rel=1e-9)
+
+
+def test_params_at_nuplans_comfort_bounds_are_accepted_and_an_infinite_gain_is_not():
+    at_bounds = msgspec.structs.replace(P, accel_max=2.40, decel_max=4.05, jerk_max=4.13)
+    assert at_bounds.check() is at_bounds  # the bounds are inclusive ("<= COMFORT_ACCEL_MAX")
+    for name in ("kp_speed", "ki_speed", "kd_speed", "ki_lateral", "ki_heading"):
+        with pytest.raises(ValueError, match=name):
+            msgspec.structs.replace(P, **{name: math.inf}).check()
