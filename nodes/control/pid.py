@@ -39,6 +39,7 @@ import msgspec
 from simple_pid import PID
 
 from msgs import ControlCommand, DrivingTarget, EgoState
+from msgs.limits import bounded_ego, bounded_target
 from msgs.registry import CONTROL_RATE_HZ
 
 ACCEL_RANGE = 5.0  # [m/s^2] ContinuousAction maps +-1 to +-this
@@ -165,7 +166,12 @@ class LaneSpeedController:
         self.lateral_error = 0.0  # [m] last offset from the target lane centre, + towards higher lanes
 
     def step(self, ego: EgoState, target: DrivingTarget) -> ControlCommand:
-        """The command for this tick; the header is the ego's (the tick it answers)."""
+        """The command for this tick; the header is the ego's (the tick it answers).
+
+        Any finite input gives a finite command in [-1, 1]: values beyond the physical envelope (a speed of
+        1e308 m/s, a negative lane width) are clamped into it first (msgs.limits), where squaring a speed or
+        dividing by a length can neither overflow nor give NaN. Inside the envelope nothing changes."""
+        ego, target = bounded_ego(ego), bounded_target(target)
         accel = self._longitudinal(ego, target)
         steer = self._lateral_control(ego, target)
         return ControlCommand(

@@ -33,6 +33,9 @@ from __future__ import annotations
 
 import math
 
+import msgspec
+
+from msgs.limits import bounded_ego, bounded_objects
 from msgs.types import MODE_PRIORITY, Action, DrivingTarget, EgoState, Mode, ObjectArray, Plan
 from nodes.decision.params import DecisionParams
 from nodes.decision.scene import (
@@ -99,6 +102,17 @@ class DecisionLogic:
             plan_tick: the same for the plan.
         """
         p = self.params
+        # Physically meaningless values (a speed of 1e308 m/s, a lane width <= 0) are clamped into the
+        # envelope of msgs.limits first, so that no gap, TTC or speed cap overflows or turns NaN; values
+        # inside it pass unchanged.
+        ego = bounded_ego(ego)
+        if objects is not None:
+            bounded = bounded_objects(objects.objects)
+            if bounded is not objects.objects:
+                objects = msgspec.structs.replace(objects, objects=bounded)
+        if self._lane is not None and self._lane > ego.lanes_count - 1:  # the road has fewer lanes than it had
+            self._lane = ego.lanes_count - 1
+            self._pending_lane = None
         if self._lane is None:
             self._lane = min(max(ego.lane_index, 0), ego.lanes_count - 1)
             self._speed_index = self._nearest_setpoint(p.initial_speed if p.initial_speed is not None

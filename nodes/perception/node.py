@@ -11,6 +11,7 @@ import math
 from typing import ClassVar
 
 from msgs import EgoState, Image, Message, Object, ObjectArray
+from msgs.limits import bounded_ego
 from nodes.deploy import EXPORT_COMMANDS, check_backend, check_export, exported_path
 from nodes.perception.backends import MAKE_WEIGHTS
 from nodes.perception.tracker import (
@@ -108,6 +109,7 @@ class PerceptionNode(Node):
         ego = inputs.get("ego")
         if not isinstance(ego, EgoState):
             return []
+        ego = bounded_ego(ego)  # a lane width <= 0 or a position of 1e308 m would break the lane and speed below
         if self.params.mode == "gt":
             objs = self._ground_truth(inputs.get("objects"))
         else:

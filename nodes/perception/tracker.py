@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from msgs.limits import MAX_POSITION, MAX_SPEED, MAX_TIME, MAX_VEHICLE_SIZE, clamp
 from nodes.perception.assignment import gated_assignment
 
 TRACK_FIELDS = ("x", "y", "length", "width", "vx", "vy", "id", "hits", "heading", "score", "misses")
@@ -43,6 +44,22 @@ class TrackerConfig:
         if not 0 < self.shape_alpha <= 1:
             raise ValueError(f"TrackerConfig.shape_alpha must be in (0, 1], got {self.shape_alpha}")
         return self
+
+
+def _bounded_detections(dets: np.ndarray) -> np.ndarray:
+    """Detection rows (x, y, length, width, heading, score) inside the physical envelope; `dets` itself
+    when every value already is."""
+    lo = np.array([-MAX_POSITION, -MAX_POSITION, 0.0, 0.0, -np.pi, 0.0])
+    hi = np.array([MAX_POSITION, MAX_POSITION, MAX_VEHICLE_SIZE, MAX_VEHICLE_SIZE, np.pi, 1.0])
+    core = dets[:, :6]
+    if ((core >= lo) & (core <= hi)).all():
+        return dets
+    dets = dets.copy()
+    heading = dets[:, 4]
+    outside = np.abs(heading) > np.pi
+    dets[outside, 4] = np.remainder(heading[outside] + np.pi, 2.0 * np.pi) - np.pi
+    dets[:, :6] = np.clip(dets[:, :6], lo, hi)
+    return dets
 
 
 class Tracker:
@@ -106,8 +123,14 @@ class Tracker:
         dets = np.asarray(dets, np.float64)
         if dets.size == 0:
             dets = np.zeros((0, 6))
-        ex, ey = float(ego_xy[0]), float(ego_xy[1])
-        evx, evy = float(ego_v[0]), float(ego_v[1])
+        # Physically meaningless inputs (a position of 1e308 m, a negative size, a time of 1e300 s) are clamped
+        # into the envelope of msgs.limits, where the filter's products (dt**3 * q, F P F') stay finite; values
+        # inside it are used as they are.
+        dets = _bounded_detections(dets)
+        ex, ey = (clamp(float(v), -MAX_POSITION, MAX_POSITION) for v in ego_xy)
+        evx, evy = (clamp(float(v), -MAX_SPEED, MAX_SPEED) for v in ego_v)
+        t = clamp(float(t), -MAX_TIME, MAX_TIME)
+        ego_xy, ego_v = (ex, ey), (evx, evy)
         if self.t is not None and t > self.t:
             self._predict(t - self.t)
         elif self.t is not None and t < self.t:

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from msgs import EgoState, Object
+from msgs.limits import bounded_ego, bounded_objects
 
 FEATURES: tuple[str, ...] = ("presence", "x", "y", "vx", "vy")
 EGO_FEATURES: tuple[str, ...] = ("presence", "speed", "lane", "lateral_offset", "vy", "leftmost", "rightmost")
@@ -135,10 +136,13 @@ def build_observation(
     objects: other vehicles in the ego frame (x, y, vx, vy relative to the ego), e.g. /perception/objects.
     ego: the ego in the world frame (/sim/ego).
     config: kind, rows and filters; must match the one the policy was trained with.
+
+    Any finite input gives an observation in [-1, 1]: a physically meaningless value (a speed of 1e308 m/s,
+    a lane width <= 0, no lanes) is first clamped into the envelope of msgs.limits, as the sim could never
+    send it; a value inside the envelope is used as it is.
     """
-    if ego.lanes_count < 1 or ego.lane_width <= 0.0:
-        raise ValueError(f"EgoState needs lanes_count >= 1 and lane_width > 0, got {ego.lanes_count}, "
-                         f"{ego.lane_width}")
+    ego = bounded_ego(ego)
+    objects = bounded_objects(list(objects))
     if config.kind == "lanes":
         return _lanes(objects, ego, config)
     y_range = ego.lane_width * ego.lanes_count

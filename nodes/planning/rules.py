@@ -144,6 +144,9 @@ def decode(obs: np.ndarray, lanes_count: int = 4) -> Scene:
     obs = np.asarray(obs, dtype=np.float64)
     if obs.shape != OBSERVATION_SHAPE:
         raise ValueError(f"the rule planner reads the 'lanes' observation {OBSERVATION_SHAPE}, got {obs.shape}")
+    # Every feature of the observation lies in [-1, 1] by construction; a value beyond (any finite array can be
+    # passed in) is clipped to the range rather than decoded into a speed whose square overflows.
+    obs = np.clip(obs, -1.0, 1.0)
     speed = _unit(obs[0, 1], 0.0, MAX_SPEED)
 
     def lane(row: np.ndarray) -> Lane:

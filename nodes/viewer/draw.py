@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from msgs import Action, DrivingTarget, EgoState, Header, Image, Mode, ObjectArray, Plan
+from msgs.limits import MAX_POSITION, MAX_VEHICLE_SIZE, bounded_ego, bounded_target, clamp
 from nodes.viewer.scene import Scene
 from nodes.viewer.status import enum_name
 from sim.view import DEFAULT_VIEW, CameraView
@@ -94,9 +95,15 @@ def draw(frame: np.ndarray, ego: EgoState | None, gt: ObjectArray | None, detect
 def _box(img: np.ndarray, view: CameraView, s: int, dx: float, dy: float, length: float, width: float,
          colour: tuple[int, int, int], thickness: int) -> tuple[int, int] | None:
     """Draws the box; its top-left corner [px], or None when it is wholly outside the image."""
+    # a physically meaningless box (1e308 m away or long) is clamped first, so that its pixels stay finite
+    dx, dy = clamp(dx, -MAX_POSITION, MAX_POSITION), clamp(dy, -MAX_POSITION, MAX_POSITION)
+    length, width = clamp(length, 0.0, MAX_VEHICLE_SIZE), clamp(width, 0.0, MAX_VEHICLE_SIZE)
     c0, r0, c1, r1 = view.box_pixels(dx, dy, length, width)
     if c1 < 0 or r1 < 0 or c0 > view.width or r0 > view.height:
         return None
+    # edges beyond the image by more than a line's thickness draw nothing: keep them there, in cv2's int32
+    c0, c1 = clamp(c0, -16.0, view.width + 16.0), clamp(c1, -16.0, view.width + 16.0)
+    r0, r1 = clamp(r0, -16.0, view.height + 16.0), clamp(r1, -16.0, view.height + 16.0)
     p0 = (int(round(c0 * s)), int(round(r0 * s)))
     p1 = (int(round(c1 * s)) - 1, int(round(r1 * s)) - 1)
     cv2.rectangle(img, p0, p1, colour, thickness * max(1, s // 2), cv2.LINE_8)
@@ -115,6 +122,7 @@ def _label(img: np.ndarray, text: str, col: int, row: int, s: int) -> None:
 
 def _target_marker(img: np.ndarray, view: CameraView, s: int, ego: EgoState, target: DrivingTarget) -> None:
     """A small triangle on the left edge at the target lane's centre."""
+    ego, target = bounded_ego(ego), bounded_target(target)  # finite pixels for any finite lane, width or y
     _, row = view.to_pixels(0.0, target.target_lane * ego.lane_width - ego.y)
     r = int(round(float(row) * s))
     if 0 <= r < img.shape[0]:
