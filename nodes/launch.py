@@ -123,6 +123,10 @@ def _main(argv: list[str] | None, interrupted: DeferredInterrupt) -> int:
         return _interrupted()
     if args.check:
         print(f"{plan.file}: OK, {len(plan.nodes)} nodes: {', '.join(n.name for n in plan.nodes)}")
+        from nodes.runtime.stall import describe as describe_stalls
+
+        if stalls := describe_stalls(plan):
+            print(stalls)
         for w in plan.warnings:
             print(f"warning: {w}")
         return 0

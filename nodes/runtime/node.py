@@ -41,6 +41,8 @@ class Node:
     lockstep_inputs: ClassVar[bool] = True  # False: every input is an event (on_message), e.g. the recorder
     drain_on_stop: ClassVar[bool] = False  # on SIGINT, take in what is still queued before exiting
     keeps_record: ClassVar[bool] = False  # its file is the run's record (the recorder): see record_file
+    # True for the loop's clock (the sim): its per-tick outputs open the next tick; stall timeouts count from it
+    opens_ticks: ClassVar[bool] = False
 
     def __init__(self, params: Params) -> None:
         type(self).check(params)  # the same rules `launch --check` runs, so a node built directly obeys them

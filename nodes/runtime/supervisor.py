@@ -28,6 +28,7 @@ from nodes.runtime.observer import Observer, StackView
 from nodes.runtime.runner import unblock_stop_signals
 from nodes.runtime.security import BusSecurity, KeyFileError, default_key_path, load_keys
 from nodes.runtime.spec import InputSpec, NodeSpec, OutputSpec
+from nodes.runtime.stall import stall_timeouts
 
 GRACE_S = 3.0  # [s] between SIGTERM and SIGKILL at shutdown
 RECORD_GRACE_S = 10.0  # [s] the same for a node that keeps the run's record (it drains and finalises its file)
@@ -128,6 +129,7 @@ def build_specs(plan: LaunchPlan, namespace_dir: str, run_dir: Path,
         return sum(topic in n.inputs.values() for n in plan.nodes) + extra_subscribers.get(topic, 0)
 
     specs: dict[str, NodeSpec] = {}
+    stall = stall_timeouts(plan)  # ordered along the loop: the node nearest a stalled input goes on first
     for n in plan.nodes:
         inputs = {
             port: InputSpec(topic=topic, type=n.input_types[port],
@@ -145,7 +147,7 @@ def build_specs(plan: LaunchPlan, namespace_dir: str, run_dir: Path,
                           subscribers=subscriber_count("/diagnostics"))
         specs[n.name] = NodeSpec(
             name=n.name, module=n.module, params=n.raw_params, mode=plan.mode, inputs=inputs, outputs=outputs,
-            diagnostics=diag, control=f"ipc://{namespace_dir}/control", stall_timeout_s=plan.stall_timeout_s,
+            diagnostics=diag, control=f"ipc://{namespace_dir}/control", stall_timeout_s=stall[n.name],
             run_dir=str(run_dir), bus_key=bus_key,
         )
     return specs, graph

@@ -80,6 +80,7 @@ class EpisodicSimNode(Node):
         "episode": "/sim/episode",
     }
     trigger: ClassVar[str | None] = None  # lockstep: steps when the tick's cmd is in; real time: on the clock
+    opens_ticks: ClassVar[bool] = True  # the command of tick k makes the outputs of tick k + 1
     sim_rate_hz: ClassVar[float] = CONTROL_RATE_HZ
     World: ClassVar[type[Any]]  # the world's params (SimParams, CarlaParams): the fields of Params it takes
 

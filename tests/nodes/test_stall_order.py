@@ -1,0 +1,90 @@
+"""Stall timeouts ordered along the loop: when the planner stalls, decision's minimal-risk manoeuvre is what
+reaches the car, never control's own "no target" fallback (real processes, real sockets)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from msgs import Mode
+from nodes.control.node import ControlNode
+from nodes.decision.params import DecisionParams
+from nodes.runtime.launchfile import load_plan
+from nodes.runtime.mcap_io import read_records
+from nodes.runtime.node import is_per_tick, make_params
+from nodes.runtime.stall import stall_timeouts
+from tests.conftest import popen_launch
+from tests.test_stack_faults import Lines, _pids
+
+DATA = Path(__file__).parents[1] / "data"
+
+
+@pytest.mark.parametrize("perception", ["gt", "cnn"])
+def test_every_node_waits_longer_than_the_nodes_it_waits_for(perception):
+    plan = load_plan("full_stack.yaml", {"stall_timeout_s": 0.5, "perception": perception})
+    timeouts = stall_timeouts(plan)
+    publisher = {topic: n for n in plan.nodes for topic in n.outputs.values()}
+    checked = 0
+    for n in plan.nodes:
+        for port, topic in n.inputs.items():
+            p = publisher.get(topic)
+            if p is None or p.node_cls.opens_ticks or not is_per_tick(n.node_cls, n.params, port):
+                continue
+            assert timeouts[n.name] >= timeouts[p.name] + 0.5, (n.name, p.name, timeouts)
+            checked += 1
+    assert checked >= 4  # perception -> planning -> decision -> control, and perception -> decision
+    assert timeouts["decision"] < timeouts["control"]
+
+
+def test_no_stall_timeout_means_every_node_waits_forever():
+    assert set(stall_timeouts(load_plan("full_stack.yaml", {})).values()) == {0.0}
+
+
+def test_a_stalled_planner_reaches_the_car_as_decisions_minimal_risk_target(workdir):
+    stall_s = 0.1  # decision gives the plan up after 0.3 s, control decision's target after 0.4 s
+    proc = popen_launch(str(DATA / "respawn_stack.yaml"), f"stall_timeout_s:={stall_s}", "duration:=30.0",
+                        cwd=workdir)
+    out = Lines(proc)
+    try:
+        out.wait_for("all nodes ready", timeout=120)
+        planning = _pids(proc)["planning"]
+        time.sleep(1.0)  # mid-episode
+        os.kill(planning, signal.SIGSTOP)
+        stopped_ns = time.time_ns()  # the recorder's log time is this clock too
+        time.sleep(4.0)
+        resumed_ns = time.time_ns()
+        os.kill(planning, signal.SIGCONT)
+        assert proc.wait(timeout=240) == 0, out.text
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    rec = next(workdir.glob("runs/*/recording.mcap"))
+    egos, targets, cmds = {}, {}, {}
+    for r in read_records(rec, {"/sim/ego", "/decision/target", "/control/cmd"}):
+        msg = r.decode()
+        seen = {"/sim/ego": egos, "/decision/target": targets, "/control/cmd": cmds}[r.topic]
+        seen.setdefault(msg.header.tick, (r.log_time_ns, msg))  # first arrival per tick
+    # ticks surely inside the stall: begun after the planner stopped, answered by decision before it went on
+    stalled = sorted(k for k in targets if egos[k][0] > stopped_ns + 50_000_000 and targets[k][0] < resumed_ns)
+    assert len(stalled) >= 6, stalled  # 4 s of stall at one tick per 0.3 s, on a busy machine
+    assert stalled == list(range(stalled[0], stalled[-1] + 1))
+    control = ControlNode(make_params(ControlNode, {}))
+    for k in sorted(cmds):
+        cmd = cmds[k][1]
+        (replayed,) = [c for _, c in control.step({"ego": egos[k][1], "target": targets[k][1]})]
+        # control took decision's target of this tick: the same command, bit for bit
+        assert (cmd.acceleration, cmd.steering) == (replayed.acceleration, replayed.steering), k
+    # decision's watchdog: the held plan for at most plan_stale_ticks, then the minimal-risk manoeuvre to the end
+    modes = [targets[k][1].mode for k in stalled]
+    first = modes.index(Mode.MINIMAL_RISK)
+    assert first <= DecisionParams().plan_stale_ticks and set(modes[first:]) == {Mode.MINIMAL_RISK}, modes
+    assert all("plan stale" in targets[k][1].reason for k in stalled[first:])
+    assert control.counters()["missing_target"] == 0
+    beats = [r.decode() for r in read_records(rec, {"/diagnostics"})]
+    last = {b.node: b.counters for b in beats}
+    assert last["decision"].get("stalled_ticks", 0) >= len(stalled) - 1, last["decision"]
+    assert last["control"].get("stalled_ticks", 0) == 0 and last["control"]["missing_target"] == 0, last["control"]
