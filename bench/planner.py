@@ -50,10 +50,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import gymnasium as gym  # noqa: E402
 
 from msgs import Action  # noqa: E402
+from msgs.registry import CONTROL_RATE_HZ  # noqa: E402
 from nodes.planning.baselines import (  # noqa: E402
     EXAMPLE_DQN_COMMAND,
     EXAMPLE_DQN_PATH,
-    make_idm_ego,
     reference_env_config,
 )
 from nodes.planning.env import PlannerEnv, PlannerEnvConfig, evaluation_sim  # noqa: E402
@@ -61,7 +61,7 @@ from nodes.planning.observation import ObservationConfig  # noqa: E402
 from nodes.planning.policy import DEFAULT_MODEL, DQNPolicy  # noqa: E402
 from nodes.planning.rules import RulePlanner  # noqa: E402
 from nodes.planning.seeds import BENCH_SEED_BASE, HELD_OUT_SEED_BASE, SELECTION_SEED_BASE  # noqa: E402
-from sim.highway import use_road  # noqa: E402
+from sim.highway import make_idm_ego, use_road  # noqa: E402
 
 TRAINED_OFF_MODEL = str(Path(__file__).resolve().parents[1] / "models" / "planner_dqn_off.zip")
 DURATION = 40.0  # [s] highway-v0's episode
@@ -105,7 +105,7 @@ def planner_runner(policy: DQNPolicy | RulePlanner, overrides: bool,
     observation = ObservationConfig.for_shape(policy.observation_shape)
     env = PlannerEnv(PlannerEnvConfig(sim=evaluation_sim(), overrides=overrides, observation=observation,
                                       interventions_share=1.0 if interventions else 0.0))
-    dt = 1.0 / 15.0
+    dt = 1.0 / CONTROL_RATE_HZ
 
     def run(seed: int) -> Episode:
         obs, _ = env.reset(seed=seed)

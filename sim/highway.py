@@ -125,13 +125,18 @@ def use_road(env: gym.Env, road: str = "fast") -> gym.Env:
 
 def make_idm_ego(env: gym.Env) -> None:
     """Swap the ego for highway-env's IDM/MOBIL vehicle in the same state (right after reset): the baseline
-    driver. The action given to `env.step` is then ignored; the IDM car drives itself every frame."""
+    driver, in the sim (ContinuousAction) and in the planner's reference runs (DiscreteMetaAction). The action
+    given to `env.step` is then ignored; the IDM car drives itself every frame. It keeps the ego's target lane,
+    target speed, route and lane-change timer where the ego has them (a meta-action vehicle; what
+    `IDMVehicle.create_from` copies), else it aims at its lane and speed."""
     from highway_env.vehicle.behavior import IDMVehicle
 
     base = env.unwrapped
     ego = base.vehicle
     idm = IDMVehicle(base.road, ego.position, heading=ego.heading, speed=ego.speed,
-                     target_lane_index=ego.lane_index, target_speed=ego.speed)
+                     target_lane_index=getattr(ego, "target_lane_index", None) or ego.lane_index,
+                     target_speed=getattr(ego, "target_speed", ego.speed),
+                     route=getattr(ego, "route", None), timer=getattr(ego, "timer", None))
     base.road.vehicles[base.road.vehicles.index(ego)] = idm
     base.controlled_vehicles = [idm]
     base.action_type.controlled_vehicle = idm

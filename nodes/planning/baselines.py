@@ -16,7 +16,6 @@ from typing import Any
 import gymnasium as gym
 import highway_env  # noqa: F401  (registers the envs)
 import numpy as np
-from highway_env.vehicle.behavior import IDMVehicle
 
 from nodes.planning.progress import TqdmProgress, tensorboard_dir
 from nodes.planning.seeds import TRAIN_SEED_RANGE
@@ -84,18 +83,6 @@ def train_example_dqn(args: ExampleDQNArgs, out: Path, tensorboard_log: str | No
 def reference_env_config(vehicles_count: int = 50, duration: float = 40.0) -> dict[str, Any]:
     """highway-v0 as its defaults have it (1 Hz meta-actions, 15 Hz simulation, Kinematics observation)."""
     return {"vehicles_count": vehicles_count, "duration": duration, "lanes_count": 4}
-
-
-def make_idm_ego(env: gym.Env) -> None:
-    """Swap the ego for highway-env's IDM/MOBIL vehicle at the same state (call right after reset).
-
-    The env's meta-action is then ignored: the IDM car drives itself on every simulation frame.
-    """
-    base = env.unwrapped
-    ego = base.vehicle
-    idm = IDMVehicle.create_from(ego)
-    base.road.vehicles[base.road.vehicles.index(ego)] = idm
-    base.controlled_vehicles = [idm]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
