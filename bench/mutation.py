@@ -61,6 +61,9 @@ MODULES: dict[str, Module] = {
                           ("tests/planning",)),
 }
 QUICK = ("pid",)
+# third-party modules the fork server imports once (never the project's own: those must load mutated)
+PRELOAD = ("numpy", "scipy.signal", "msgspec", "msgpack", "yaml", "pytest", "hypothesis", "gymnasium",
+           "highway_env", "cv2", "simple_pid")
 
 # Loaded into every pytest run (-p): property tests without hypothesis' 200 ms deadline (a mutant slowed by
 # the loaded machine is not a kill) and derandomized, so two runs of a module give the same verdicts.
@@ -124,7 +127,17 @@ def prepare(name: str, mod: Module) -> Path:
         f"pytest_add_cli_args_test_selection = {toml_list(tests_of(mod))}\n"
         f'pytest_add_cli_args = ["-p", "{PLUGIN_NAME}", "-p", "no:cacheprovider"]\n'
         "use_git_change_detection = false\n"
+        # Each mutant's tests run in a process forked from a server that has imported only third-party
+        # libraries: the project's modules are imported afresh with the mutant active, so module-level code
+        # and caches filled on first use (the codec's per-type checkers, a default camera view) run mutated.
+        # Forking from a process that has already run the tests would leave those caches unmutated.
+        'process_isolation = "forkserver"\n'
+        'forkserver_warmup = "import"\n'
+        'preload_modules_file = "preload.txt"\n'
+        # the fresh imports cost seconds of wall time that the tests' own timings leave out
+        "timeout_constant = 10.0\n"
     )
+    (work / "preload.txt").write_text("\n".join(PRELOAD) + "\n")
     (work / "pyproject.toml").write_text(pyproject)
     (work / "mutants").mkdir()
     (work / "mutants" / f"{PLUGIN_NAME}.py").write_text(PLUGIN)
