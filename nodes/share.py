@@ -27,6 +27,13 @@ def data_root() -> Path:
 MODELS_DIR = data_root() / "models"  # the shipped weights (and their exports)
 
 
+def golden_dir() -> Path:
+    """The default folder of the golden recording (golden_stack.yaml, the stack it runs, and golden_stack.mcap,
+    its reference recording) that `drivestack golden` checks: tests/golden/ of a checkout, or its copy in a wheel.
+    The golden tools take the folder as a parameter (`drivestack golden --dir DIR`); this is only its default."""
+    return data_root() / "tests" / "golden"
+
+
 class ModelNotFoundError(FileNotFoundError, ValueError):
     """A model param names no file. A ValueError too, so a node's `check` refuses it like any other param."""
 

@@ -7,6 +7,10 @@ arithmetic may differ across machines, field by field within a tolerance).
 
     drivestack golden            # check every node of the golden recording
     drivestack golden --refresh  # re-record it after an intended change of behaviour
+    drivestack golden --dir DIR  # the same with DIR/golden_stack.yaml and DIR/golden_stack.mcap
+
+The golden folder is a parameter (`--dir`, `golden_paths(folder)`); its default, nodes.share.golden_dir(), is
+tests/golden/ of the checkout (or its copy in an installed wheel). Nothing here reads it unless asked to.
 """
 
 from __future__ import annotations
@@ -27,11 +31,19 @@ from nodes.runtime.local import LocalNode, LocalStack
 from nodes.runtime.mcap_io import read_metadata, read_records
 from nodes.runtime.node import make_params
 from nodes.runtime.spec import load_node_class
-from nodes.share import data_root
+from nodes.share import golden_dir
 
-GOLDEN_DIR = data_root() / "tests" / "golden"  # the checkout's, or the copy in an installed wheel
-GOLDEN_LAUNCH = GOLDEN_DIR / "golden_stack.yaml"
-GOLDEN_FILE = GOLDEN_DIR / "golden_stack.mcap"
+LAUNCH_NAME = "golden_stack.yaml"  # the golden stack, in the golden folder
+RECORDING_NAME = "golden_stack.mcap"  # its reference recording, beside it
+
+
+def golden_paths(folder: str | Path | None = None) -> tuple[Path, Path]:
+    """(launch file, recording) of the golden folder `folder`; None: nodes.share.golden_dir(), the checkout's."""
+    folder = golden_dir() if folder is None else Path(folder)
+    return folder / LAUNCH_NAME, folder / RECORDING_NAME
+
+
+GOLDEN_LAUNCH, GOLDEN_FILE = golden_paths()  # the defaults, for the tests and tools that check the shipped one
 # Node modules that moved since a recording was made: its launch metadata names the module of its day.
 MOVED_MODULES = {"sim.node": "nodes.sim.node", "sim.carla_node": "nodes.sim.carla_node"}
 
@@ -141,16 +153,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="drivestack golden", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--refresh", action="store_true", help="re-record the golden file from the golden stack")
-    parser.add_argument("--file", type=Path, default=GOLDEN_FILE, help="the golden recording")
+    parser.add_argument("--dir", type=Path, default=None, metavar="DIR",
+                        help=f"the golden folder, holding {LAUNCH_NAME} and {RECORDING_NAME} (default: "
+                        "tests/golden of the checkout)")
+    parser.add_argument("--file", type=Path, default=None,
+                        help=f"the golden recording (default: {RECORDING_NAME} in the golden folder)")
     args = parser.parse_args(argv)
+    launch_file, default_file = golden_paths(args.dir)
+    args.file = args.file or default_file
     if args.refresh:
         from nodes.share import is_checkout
 
         if not is_checkout() and args.file == GOLDEN_FILE:
             print("drivestack golden: --refresh rewrites tests/golden/ of a source checkout; this is an installed "
-                  "copy (give --file PATH to record elsewhere)", file=sys.stderr)
+                  "copy (give --dir DIR or --file PATH to record elsewhere)", file=sys.stderr)
             return 2
-        print(f"golden recording written to {refresh(out=args.file)}")
+        print(f"golden recording written to {refresh(launch_file, out=args.file)}")
+    if not args.file.is_file():
+        print(f"drivestack golden: no golden recording at {args.file} (--dir DIR: the folder holding "
+              f"{RECORDING_NAME}; --refresh records it)", file=sys.stderr)
+        return 2
     nodes = json.loads(read_metadata(args.file)["launch"]["resolved"])["nodes"]
     failed = 0
     for name, entry in nodes.items():
