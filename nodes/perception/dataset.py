@@ -19,11 +19,15 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from msgs.registry import CONTROL_RATE_HZ  # policy and simulation frequency [Hz]
 from sim.view import DEFAULT_VIEW, CameraView
+
+if TYPE_CHECKING:
+    from sim.highway import SimParams
 
 DATA_VERSION = 2  # bump when rendering, driving or labels change: cached datasets are keyed by it
 DEFAULT_DENSITY = 1.0  # highway-v0's vehicles_density
@@ -39,35 +43,39 @@ LABEL_COLS = len(LABEL_FIELDS)
 L_X, L_Y, L_LEN, L_WID, L_HEAD, L_VX, L_VY, L_ID, L_IN_VIEW = range(LABEL_COLS)
 
 
-def env_config(vehicles_count: int = DEFAULT_COUNT, density: float = DEFAULT_DENSITY,
-               view: CameraView = DEFAULT_VIEW, duration: float = 1000.0) -> dict:
-    """highway-v0 config that renders `view` and steps at the control rate.
+def sim_params(vehicles_count: int = DEFAULT_COUNT, density: float = DEFAULT_DENSITY,
+               view: CameraView = DEFAULT_VIEW, duration: float = 1000.0) -> SimParams:
+    """The sim's params for a dataset world: highway-v0 rendering `view` at the control rate, with highway-env's
+    own defaults where the stack's sim differs (an ego off the road does not end the episode; its Kinematics
+    observation is computed), so the worlds and frames are the ones the detector was trained on.
 
     vehicles_count: other vehicles on the road.
     density: highway-env's vehicles_density (1 is highway-v0's default).
     duration: episode time limit [s].
     """
-    return {
-        **view.env_config(),
-        "offscreen_rendering": True,
-        "action": {"type": "ContinuousAction"},
-        "policy_frequency": int(CONTROL_RATE_HZ),
-        "simulation_frequency": int(CONTROL_RATE_HZ),
-        "vehicles_count": int(vehicles_count),
-        "vehicles_density": float(density),
-        "duration": float(duration),
-    }
+    from sim.highway import SimParams  # gymnasium and highway-env: only where a world is built
+
+    return SimParams(vehicles_count=int(vehicles_count), vehicles_density=float(density), duration=float(duration),
+                     screen_width=view.width, screen_height=view.height, scaling=view.scaling,
+                     offroad_terminal=False, kinematics_obs=True, render=True)
+
+
+def env_config(vehicles_count: int = DEFAULT_COUNT, density: float = DEFAULT_DENSITY,
+               view: CameraView = DEFAULT_VIEW, duration: float = 1000.0) -> dict:
+    """highway-v0 config of `sim_params` (the sim's `sim.highway.env_config`), rendering exactly `view`."""
+    from sim import highway
+
+    return {**highway.env_config(sim_params(vehicles_count, density, view, duration)), **view.env_config()}
 
 
 def make_env(vehicles_count: int = DEFAULT_COUNT, density: float = DEFAULT_DENSITY,
              view: CameraView = DEFAULT_VIEW):
-    """A highway-v0 env rendering `view` as rgb arrays."""
-    import gymnasium as gym
-    import highway_env  # noqa: F401  (registers the envs)
+    """A highway-v0 env rendering `view` as rgb arrays, on the fast road (the sim's `sim.highway.make_env`)."""
+    from sim import highway
 
-    from sim.highway import use_road  # the fast road: highway-env's trajectories, bit for bit
-
-    return use_road(gym.make("highway-v0", render_mode="rgb_array", config=env_config(vehicles_count, density, view)))
+    env = highway.make_env(sim_params(vehicles_count, density, view))
+    env.unwrapped.configure(view.env_config())  # exactly `view` (SimParams keeps DEFAULT_VIEW's centering)
+    return env
 
 
 def ego_row(vehicle) -> np.ndarray:
