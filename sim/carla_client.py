@@ -85,15 +85,15 @@ class CarlaParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"CarlaParams.{name} must be > 0, got {value}")
-        if self.min_lanes < 1 or self.vehicles_count < 0:
-            raise ValueError(f"CarlaParams: min_lanes must be >= 1 and vehicles_count >= 0, got {self.min_lanes}, "
-                             f"{self.vehicles_count}")
-        if not (0 <= self.traffic_speed_spread < 100 and self.start_speed >= 0):
-            raise ValueError("CarlaParams: traffic_speed_spread must be in [0, 100) % and start_speed >= 0, got "
-                             f"{self.traffic_speed_spread}, {self.start_speed}")
-        if self.screen_width < 1 or self.screen_height < 1 or not 0 < self.camera_fov < 180:
-            raise ValueError("CarlaParams: screen_width and screen_height must be positive and camera_fov in (0, 180),"
-                             f" got {self.screen_width}x{self.screen_height}, {self.camera_fov}")
+        for name, low in (("min_lanes", 1), ("vehicles_count", 0), ("screen_width", 1), ("screen_height", 1)):
+            if getattr(self, name) < low:
+                raise ValueError(f"CarlaParams.{name} must be >= {low}, got {getattr(self, name)}")
+        if not 0 <= self.traffic_speed_spread < 100:
+            raise ValueError(f"CarlaParams.traffic_speed_spread must be in [0, 100) %, got {self.traffic_speed_spread}")
+        if not self.start_speed >= 0:
+            raise ValueError(f"CarlaParams.start_speed must be >= 0 m/s, got {self.start_speed}")
+        if not 0 < self.camera_fov < 180:
+            raise ValueError(f"CarlaParams.camera_fov must be in (0, 180) degrees, got {self.camera_fov}")
         return self
 
     @property

@@ -72,9 +72,11 @@ class SimParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             raise ValueError(f"SimParams.road must be one of {fast_road.ROADS}, got {self.road!r}")
         if self.ego_driver not in ("stack", "idm"):
             raise ValueError(f"SimParams.ego_driver must be 'stack' or 'idm', got {self.ego_driver!r}")
-        if self.screen_width < 1 or self.screen_height < 1 or not self.scaling > 0:
-            raise ValueError("SimParams.screen_width, screen_height and scaling must be positive, got "
-                             f"{self.screen_width}x{self.screen_height} at {self.scaling} px/m")
+        for name in ("screen_width", "screen_height"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"SimParams.{name} must be >= 1 px, got {getattr(self, name)}")
+        if not (math.isfinite(self.scaling) and self.scaling > 0):
+            raise ValueError(f"SimParams.scaling must be > 0 px/m, got {self.scaling}")
         return self
 
     @property

@@ -27,6 +27,11 @@ class DecisionNode(Node):
     outputs: ClassVar[dict[str, str]] = {"target": "/decision/target"}
     trigger: ClassVar[str | None] = "ego"
 
+    @classmethod
+    def check(cls, params: Params) -> None:
+        assert isinstance(params, DecisionNodeParams)
+        params.logic.check()  # also run when DecisionParams is made, so a launch file's bad value stops there
+
     def __init__(self, params: DecisionNodeParams) -> None:
         super().__init__(params)
         self.params: DecisionNodeParams = params

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from msgs import ControlCommand, EgoState, Message
 from nodes.runtime.node import Node, Outputs, Params
 
@@ -16,6 +18,12 @@ class EchoNode(Node):
     inputs = {"ego": "/sim/ego"}
     outputs = {"cmd": "/control/cmd"}
     trigger = "ego"
+
+    @classmethod
+    def check(cls, params: Params) -> None:
+        assert isinstance(params, EchoParams)
+        if not math.isfinite(params.gain):  # a NaN command would reach the sim
+            raise ValueError(f"echo params: gain must be a finite number [1/tick], got {params.gain}")
 
     def step(self, inputs: dict[str, Message | None]) -> Outputs:
         ego = inputs["ego"]

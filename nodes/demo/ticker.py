@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from msgs import ControlCommand, EgoState, EpisodeEvent, Header, Message
 from msgs.registry import CONTROL_RATE_HZ
 from nodes.runtime.node import Node, Outputs, Params
@@ -21,6 +23,17 @@ class TickerNode(Node):
     outputs = {"ego": "/sim/ego", "episode": "/sim/episode"}
     # no trigger: in real-time mode a source steps on its period and takes the latest command (with "cmd" as its
     # trigger every command stepped it too, and the loop ran flat out instead of at 15 Hz)
+
+    @classmethod
+    def check(cls, params: Params) -> None:
+        assert isinstance(params, TickerParams)
+        for name in ("ticks", "episodes"):
+            if getattr(params, name) < 1:
+                raise ValueError(f"ticker params: {name} must be >= 1, got {getattr(params, name)}")
+        for name in ("dt", "period_s"):  # dt divides the ego's speed at the first tick
+            value = getattr(params, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"ticker params: {name} must be > 0 s, got {value}")
 
     def __init__(self, params: TickerParams) -> None:
         super().__init__(params)

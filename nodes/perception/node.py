@@ -13,7 +13,7 @@ from typing import ClassVar
 from msgs import EgoState, Image, Message, Object, ObjectArray
 from msgs.limits import bounded_ego
 from nodes.deploy import EXPORT_COMMANDS, check_backend, check_export, exported_path
-from nodes.perception.backends import MAKE_WEIGHTS
+from nodes.perception.backends import MAKE_WEIGHTS, Layout
 from nodes.perception.tracker import (
     T_HEAD,
     T_ID,
@@ -79,8 +79,8 @@ class PerceptionNode(Node):
             if not path.is_file():
                 raise ValueError(f"perception: backend {params.backend} needs {path}: make it with "
                                  f"`{EXPORT_COMMANDS['perception']}`, or use backend: torch")
-            try:  # an export of other weights: the node would refuse it when loading the network
-                check_export(path, source, EXPORT_COMMANDS["perception"])
+            try:  # an export of other weights, or without the layout it is decoded with: refused when loaded
+                Layout(check_export(path, source, EXPORT_COMMANDS["perception"]))
             except ValueError as exc:
                 raise ValueError(f"perception: backend {params.backend}: {exc}") from None
 

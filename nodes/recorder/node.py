@@ -75,6 +75,14 @@ class RecorderNode(Node):
         unknown = [t for t in params.topics + params.exclude if t not in TOPICS]
         if unknown:
             raise ValueError(f"topics: unknown topic(s) {unknown}; registered: {sorted(TOPICS)}")
+        if params.path:  # the writer makes the missing folders and opens the file when the node is built
+            path = Path(params.path)
+            if path.is_dir():
+                raise ValueError(f"path: {params.path!r} is a folder; give the recording's file name (or nothing: "
+                                 "<run dir>/recording.mcap)")
+            folder = next(p for p in (path.parent, *path.parent.parents) if p.exists())
+            if not folder.is_dir():
+                raise ValueError(f"path: {params.path!r} cannot be made: {str(folder)!r} is a file, not a folder")
 
     def on_message(self, port: str, msg: Message) -> None:
         now = time.time_ns()

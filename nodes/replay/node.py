@@ -6,6 +6,7 @@ the bytes they were recorded with; each topic keeps its recorded order.
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import ClassVar
@@ -52,7 +53,7 @@ class ReplayNode(Node):
         else:
             self.cut_note = ""
         self.records: list[Record] = [r for r in read_records(params.file) if _wanted(params, r.topic)]
-        if not self.records:
+        if not self.records:  # check refuses a file without the chosen topics; this is one whose channels are empty
             raise ValueError(f"replay: {params.file} has no messages on the chosen topics")
         t0 = self.records[0].log_time_ns + int(params.start_offset * 1e9)
         self.records = [r for r in self.records if r.log_time_ns >= t0]
@@ -73,8 +74,15 @@ class ReplayNode(Node):
             check_usable(params.file)  # not MCAP, empty, or cut and never sealed: refused before anything starts
         except RecordingError as exc:
             raise ValueError(f"file: {exc}") from None
-        if params.rate < 0:
+        if not (math.isfinite(params.rate) and params.rate >= 0):
             raise ValueError(f"rate: must be >= 0 (0 = as fast as possible), got {params.rate}")
+        if not (math.isfinite(params.period_s) and params.period_s > 0):
+            raise ValueError(f"period_s: must be > 0 s, got {params.period_s}")
+        if not math.isfinite(params.start_offset):
+            raise ValueError(f"start_offset: must be a number of seconds, got {params.start_offset}")
+        if not cls.output_ports(params):
+            raise ValueError(f"topics: replay: {params.file} has no messages on the chosen topics (topics: "
+                             f"{params.topics or 'all'}, exclude: {params.exclude})")
 
     @classmethod
     def output_ports(cls, params: Params) -> dict[str, str]:

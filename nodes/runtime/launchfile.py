@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import yaml
 
 from msgs.registry import TOPICS
@@ -427,12 +428,42 @@ def _truthy(value: Any, path: Path, node: str, fieldname: str) -> bool:
 
 
 def _param_field(exc: ValueError, node_cls: type[Node] | None = None) -> str:
-    match = re.search(r"at `\$\.([^`]+)`", str(exc)) or re.search(r"unknown field `([^`]+)`", str(exc))
+    """The param an error is about: msgspec's path, else the first word of the message that names a field of the
+    node's params, nested structs included (`ControlParams.kp_speed must be > 0` -> params.pid.kp_speed)."""
+    text = str(exc)
+    match = re.search(r"at `\$\.([^`]+)`", text) or re.search(r"unknown field `([^`]+)`", text)
+    words = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text.partition(":")[2] or text)
     if match:
-        return f"params.{match.group(1)}"
-    fields = set(node_cls.Params.__struct_fields__) if node_cls is not None else set()
-    named = [w for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", str(exc).partition(":")[2] or str(exc)) if w in fields]
+        inner = _struct_at(node_cls.Params, match.group(1)) if node_cls is not None else None
+        named = [w for w in words if inner is not None and w in inner.__struct_fields__]
+        return f"params.{match.group(1)}" + (f".{named[0]}" if named else "")
+    paths = _field_paths(node_cls.Params) if node_cls is not None else {}
+    dotted = re.findall(r"\b[A-Z][A-Za-z0-9_]*\.([A-Za-z_][A-Za-z0-9_]*)", text)  # SimParams.env_id 'x': ...
+    named = [paths[w] for w in dotted + words if w in paths]
     return f"params.{named[0]}" if named else "params"
+
+
+def _struct_at(struct: type, path: str) -> type | None:
+    """The msgspec struct type at a dotted field path of `struct`, or None."""
+    for name in path.split("."):
+        info = next((f for f in msgspec.structs.fields(struct) if f.name == name), None)
+        if info is None or not (isinstance(info.type, type) and issubclass(info.type, msgspec.Struct)):
+            return None
+        struct = info.type
+    return struct
+
+
+def _field_paths(struct: type, prefix: str = "") -> dict[str, str]:
+    """field name -> dotted path, for `struct`'s fields and those of its struct-typed fields (its own first)."""
+    fields = msgspec.structs.fields(struct)
+    paths = {f.name: prefix + f.name for f in fields}
+    for f in fields:
+        if isinstance(f.type, type) and issubclass(f.type, msgspec.Struct):
+            for name, path in _field_paths(f.type, f"{prefix}{f.name}.").items():
+                paths.setdefault(name, path)
+    return paths
+
+
 
 
 def _param_message(exc: ValueError, node_cls: type[Node]) -> str:

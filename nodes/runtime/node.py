@@ -87,7 +87,11 @@ class Node:
         """Checks beyond types (ranges, choices, a weights file exists); raise ValueError naming the field.
 
         The one place a node's param rules live: `launch --check` and every launch run it before any process
-        starts, and `Node.__init__` runs it again. No side effects (no sockets, windows or model loading)."""
+        starts, and `Node.__init__` runs it again, so whatever the node would refuse when built is refused here
+        (a node raises nothing of its own in `__init__`). A nested params struct keeps its rules in its own
+        `check()` method (ControlParams, RuleParams, DecisionParams, SimParams, ...), which this calls and the
+        library classes built from that struct call too. No side effects (no sockets, windows or model loading;
+        reading a file's bytes, e.g. to check an export against its weights, is fine)."""
 
     @classmethod
     def record_file(cls, params: Params, run_dir: str) -> str | None:

@@ -80,22 +80,25 @@ class FoxgloveNode(Node):
     def check(cls, params: Params) -> None:
         assert isinstance(params, FoxgloveParams)
         if not _is_loopback(params.host):
-            raise ValueError(f"host {params.host!r}: the Foxglove server serves loopback only (127.0.0.1); "
+            raise ValueError(f"host: {params.host!r}: the Foxglove server serves loopback only (127.0.0.1); "
                              "to watch from another machine, tunnel it: ssh -L 8765:127.0.0.1:8765 HOST")
         if not 0 <= params.port < 65536:
             raise ValueError(f"port must be in [0, 65535], got {params.port}")
         if params.camera not in CAMERA_FORMATS:
             raise ValueError(f"camera must be one of {CAMERA_FORMATS}, got {params.camera!r}")
-        if not 0 <= params.jpeg_quality <= 100 or params.scale < 1 or not params.scaling > 0:
-            raise ValueError("jpeg_quality must be in [0, 100], scale >= 1 and scaling > 0")
+        if not 0 <= params.jpeg_quality <= 100:
+            raise ValueError(f"jpeg_quality must be in [0, 100], got {params.jpeg_quality}")
+        if params.scale < 1:
+            raise ValueError(f"scale must be >= 1, got {params.scale}")
+        if not params.scaling > 0:
+            raise ValueError(f"scaling must be > 0 px/m, got {params.scaling}")
         try:
             import foxglove  # noqa: F401
         except ImportError:
             raise ValueError("the Foxglove live view needs foxglove-sdk: pip install foxglove-sdk") from None
 
     def __init__(self, params: FoxgloveParams) -> None:
-        super().__init__(params)
-        self.check(params)
+        super().__init__(params)  # runs check
         import foxglove
         from foxglove import channels as fc
 

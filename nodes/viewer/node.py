@@ -36,8 +36,7 @@ class ViewerNode(Node):
     drain_on_stop: ClassVar[bool] = True  # show the frames still queued when the run ends
 
     def __init__(self, params: ViewerParams, display: Display | None = None) -> None:
-        super().__init__(params)
-        self.check(params)
+        super().__init__(params)  # runs check
         self.params: ViewerParams = params
         self.style = Style(scale=params.scale, show_gt=params.show_gt, show_detections=params.show_detections)
         self.scenes = LiveScenes()
