@@ -464,8 +464,6 @@ def _field_paths(struct: type, prefix: str = "") -> dict[str, str]:
     return paths
 
 
-
-
 def _param_message(exc: ValueError, node_cls: type[Node]) -> str:
     text = str(exc).removeprefix(f"{node_cls.__name__} params: ")
     if "unknown field" in text.lower():
