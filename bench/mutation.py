@@ -3,9 +3,10 @@
 Each module below is mutated by mutmut (an operator flipped, a constant nudged, an argument dropped, ...)
 and the mutant is run against the fast unit tests that cover it, never the process-heavy ones. A mutant the
 tests fail on is killed; one they pass is a survivor: a change in behaviour no test pins (or an equivalent
-mutant, one that cannot change behaviour). The table per module: mutants, killed, survived, timeouts (a
-mutant that loops forever counts as detected), untested (mutants in code none of the module's tests runs;
-they count against the score), score = (killed + timeouts) / mutants. Then each survivor: file:line and its
+mutant, one that cannot change behaviour). The table per module: mutants, killed, errors (the tests errored
+rather than failed, e.g. on an import the mutant broke: detected too), survived, timeouts (a mutant that
+loops forever counts as detected), untested (mutants in code none of the module's tests runs; they count
+against the score), score = (killed + errors + timeouts) / mutants. Then each survivor: file:line and its
 diff.
 
 Each module runs in its own scratch folder, build/mutation/<module>/, made afresh every run (mutmut keeps a
@@ -61,10 +62,6 @@ MODULES: dict[str, Module] = {
                           ("tests/planning",)),
 }
 QUICK = ("pid",)
-# third-party modules the fork server imports once (never the project's own: those must load mutated)
-PRELOAD = ("numpy", "scipy.signal", "msgspec", "msgpack", "yaml", "pytest", "hypothesis", "gymnasium",
-           "highway_env", "cv2", "simple_pid")
-
 # Loaded into every pytest run (-p): property tests without hypothesis' 200 ms deadline (a mutant slowed by
 # the loaded machine is not a kill) and derandomized, so two runs of a module give the same verdicts.
 PLUGIN = '''from hypothesis import settings
@@ -87,6 +84,7 @@ class Result:
     module: str
     mutants: int = 0
     killed: int = 0
+    errors: int = 0  # the tests errored instead of failing (an import broken by the mutant): killed too
     survived: int = 0
     timeouts: int = 0
     untested: int = 0
@@ -96,7 +94,7 @@ class Result:
 
     @property
     def score(self) -> float:
-        return (self.killed + self.timeouts) / self.mutants if self.mutants else float("nan")
+        return (self.killed + self.errors + self.timeouts) / self.mutants if self.mutants else float("nan")
 
 
 def tests_of(mod: Module) -> list[str]:
@@ -127,17 +125,14 @@ def prepare(name: str, mod: Module) -> Path:
         f"pytest_add_cli_args_test_selection = {toml_list(tests_of(mod))}\n"
         f'pytest_add_cli_args = ["-p", "{PLUGIN_NAME}", "-p", "no:cacheprovider"]\n'
         "use_git_change_detection = false\n"
-        # Each mutant's tests run in a process forked from a server that has imported only third-party
-        # libraries: the project's modules are imported afresh with the mutant active, so module-level code
-        # and caches filled on first use (the codec's per-type checkers, a default camera view) run mutated.
-        # Forking from a process that has already run the tests would leave those caches unmutated.
+        # Each mutant's tests run in a process forked from a server that has collected the tests (imported
+        # them) but run none: a cache filled on first use (the codec's per-type float checkers) is filled
+        # by the mutated code. Forking from a process that has already run the tests (mutmut's default)
+        # would leave such caches unmutated and their mutants surviving for no fault of the tests. Code that
+        # runs at import (a module-level default) still runs unmutated: the pins call it inside a test.
         'process_isolation = "forkserver"\n'
-        'forkserver_warmup = "import"\n'
-        'preload_modules_file = "preload.txt"\n'
-        # the fresh imports cost seconds of wall time that the tests' own timings leave out
-        "timeout_constant = 10.0\n"
+        'forkserver_warmup = "collect"\n'
     )
-    (work / "preload.txt").write_text("\n".join(PRELOAD) + "\n")
     (work / "pyproject.toml").write_text(pyproject)
     (work / "mutants").mkdir()
     (work / "mutants" / f"{PLUGIN_NAME}.py").write_text(PLUGIN)
@@ -217,12 +212,16 @@ def collect(name: str, mod: Module, work: Path) -> Result:
             data = SourceFileMutationData(path=path)
             data.load()
             for key, code in sorted(data.exit_code_by_key.items(), key=lambda kv: _natural(kv[0])):
-                status = status_by_exit_code[code]
+                # mutmut's fork server exits 255 when the test run raised instead of reporting (a mutant that
+                # breaks an import, say): the tests failed, so a kill, not the timeout mutmut's table calls it
+                status = "error" if code in (255, -1) else status_by_exit_code[code]
                 if status in ("skipped", "caught by type check"):
                     continue
                 res.mutants += 1
                 if status == "killed":
                     res.killed += 1
+                elif status == "error":
+                    res.errors += 1
                 elif status == "timeout":
                     res.timeouts += 1
                 elif status in ("survived", "no tests"):
@@ -245,13 +244,13 @@ def _natural(key: str) -> tuple[str, int]:
 
 
 def print_table(results: list[Result]) -> None:
-    head = f"{'module':<12} {'mutants':>7} {'killed':>6} {'survived':>8} {'timeouts':>8} {'untested':>8} " \
-           f"{'other':>5} {'score':>7} {'time s':>7}"
+    head = f"{'module':<12} {'mutants':>7} {'killed':>6} {'errors':>6} {'survived':>8} {'timeouts':>8} " \
+           f"{'untested':>8} {'other':>5} {'score':>7} {'time s':>7}"
     print(head)
     print("-" * len(head))
     for r in results:
-        print(f"{r.module:<12} {r.mutants:>7} {r.killed:>6} {r.survived:>8} {r.timeouts:>8} {r.untested:>8} "
-              f"{r.other:>5} {r.score:>7.1%} {r.seconds:>7.0f}")
+        print(f"{r.module:<12} {r.mutants:>7} {r.killed:>6} {r.errors:>6} {r.survived:>8} {r.timeouts:>8} "
+              f"{r.untested:>8} {r.other:>5} {r.score:>7.1%} {r.seconds:>7.0f}")
 
 
 def print_survivors(results: list[Result]) -> None:
