@@ -1,4 +1,7 @@
-"""Starts a launch plan's nodes as processes, holds the start-up barrier, supervises, stops cleanly."""
+"""Starts a launch plan's nodes as processes, holds the start-up barrier, supervises, stops cleanly.
+
+It knows processes, topics and ready/stop signals: what the console shows of the run beyond the nodes' own output
+(episode lines, a status line, a summary) comes from the observers its caller hands it (observer.py)."""
 
 from __future__ import annotations
 
