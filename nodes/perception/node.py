@@ -11,7 +11,7 @@ import math
 from typing import ClassVar
 
 from msgs import EgoState, Image, Message, Object, ObjectArray
-from msgs.limits import bounded_ego
+from msgs.limits import bounded_ego, bounded_objects
 from nodes.deploy import EXPORT_COMMANDS, check_backend, check_export, exported_path
 from nodes.perception.backends import MAKE_WEIGHTS, Layout
 from nodes.perception.tracker import (
@@ -120,7 +120,8 @@ class PerceptionNode(Node):
     def _ground_truth(self, msg: Message | None) -> list[Object]:
         if not isinstance(msg, ObjectArray):
             return []
-        return [o for o in msg.objects if self.view.fully_in_view(o.x, o.y, o.length, o.width)]
+        # clamped into the physical envelope first: a vehicle 1e308 m away is simply out of view (no overflow)
+        return [o for o in bounded_objects(msg.objects) if self.view.fully_in_view(o.x, o.y, o.length, o.width)]
 
     def _track(self, camera: Message | None, ego: EgoState) -> list[Object]:
         dets = None
