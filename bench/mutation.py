@@ -108,14 +108,15 @@ def toml_list(items: list[str]) -> str:
     return "[" + ", ".join(json.dumps(i) for i in items) + "]"
 
 
-def prepare(name: str, mod: Module) -> Path:
+def prepare(name: str, mod: Module, *, fresh: bool = True) -> Path:
     work = WORK / name
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
-    for pkg in PACKAGES:
-        (work / pkg).symlink_to(ROOT / pkg, target_is_directory=True)
-    (work / "tests").symlink_to(ROOT / "tests", target_is_directory=True)
+    if fresh:
+        if work.exists():
+            shutil.rmtree(work)
+        work.mkdir(parents=True)
+        for pkg in PACKAGES:
+            (work / pkg).symlink_to(ROOT / pkg, target_is_directory=True)
+        (work / "tests").symlink_to(ROOT / "tests", target_is_directory=True)
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert "[tool.mutmut]" not in pyproject
     pyproject += (
@@ -134,16 +135,16 @@ def prepare(name: str, mod: Module) -> Path:
         'forkserver_warmup = "collect"\n'
     )
     (work / "pyproject.toml").write_text(pyproject)
-    (work / "mutants").mkdir()
+    (work / "mutants").mkdir(exist_ok=True)
     (work / "mutants" / f"{PLUGIN_NAME}.py").write_text(PLUGIN)
     return work
 
 
-def run_mutmut(work: Path, log: Path) -> int:
+def run_mutmut(work: Path, log: Path, names: list[str] | None = None) -> int:
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)  # the mutated copy, not this tree, must be what the tests import
-    cmd = ["nice", "-n", "5", sys.executable, "-m", "mutmut", "run", "--max-children", "1"]
-    with open(log, "w") as f:
+    cmd = ["nice", "-n", "5", sys.executable, "-m", "mutmut", "run", "--max-children", "1", *(names or [])]
+    with open(log, "a" if names else "w") as f:
         return subprocess.run(cmd, cwd=work, env=env, stdout=f, stderr=subprocess.STDOUT).returncode
 
 
@@ -238,6 +239,28 @@ def collect(name: str, mod: Module, work: Path) -> Result:
         os.chdir(cwd)
 
 
+def _meta(work: Path, path: str) -> Path:
+    return work / "mutants" / (path + ".meta")
+
+
+def _exit_codes(work: Path, mod: Module) -> dict[str, int | None]:
+    codes: dict[str, int | None] = {}
+    for path in mod.files:
+        codes |= json.loads(_meta(work, path).read_text())["exit_code_by_key"]
+    return codes
+
+
+def _restore(work: Path, mod: Module, before: dict[str, int | None], retested: set[str]) -> None:
+    """Put the full run's verdicts back on every mutant not re-tested."""
+    for path in mod.files:
+        meta = json.loads(_meta(work, path).read_text())
+        codes = meta["exit_code_by_key"]
+        for key in codes:
+            if key not in retested and key in before:
+                codes[key] = before[key]
+        _meta(work, path).write_text(json.dumps(meta, indent=4))
+
+
 def _natural(key: str) -> tuple[str, int]:
     base, _, n = key.rpartition("__mutmut_")
     return base, int(n) if n.isdigit() else 0
@@ -270,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="write the table and the survivors here")
     ap.add_argument("--keep", action="store_true", help="keep build/mutation/<module>/ (mutmut's own "
                     "`mutmut show NAME` / `mutmut browse` work there)")
+    ap.add_argument("--survivors", action="store_true", help="re-test only the survivors of the last --keep "
+                    "run, against the tests as they are now (the mutated code is that run's copy); the "
+                    "other verdicts are that run's")
     args = ap.parse_args(argv)
     try:
         import mutmut  # noqa: F401
@@ -280,14 +306,26 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for name in names:
         mod = MODULES[name]
-        work = prepare(name, mod)
         log = WORK / f"{name}.log"
         t0 = time.monotonic()
-        rc = run_mutmut(work, log)
+        verdicts = WORK / f"{name}.verdicts.json"
+        if args.survivors:
+            before = json.loads(verdicts.read_text())  # the full run's exit codes by mutant
+            again = sorted(k for k, code in before.items() if code in (0, 33))  # survived, untested
+            # a changed test selection makes mutmut forget every verdict: the others are restored below
+            work = prepare(name, mod, fresh=False)
+            rc = run_mutmut(work, log, again) if again else 0
+        else:
+            work = prepare(name, mod)
+            rc = run_mutmut(work, log)
         if rc != 0:
             print(f"{name}: mutmut exited {rc}; its output is in {log}", file=sys.stderr)
             print(log.read_text()[-3000:], file=sys.stderr)
             return 1
+        if args.survivors:
+            _restore(work, mod, before, set(again))
+        else:
+            verdicts.write_text(json.dumps(_exit_codes(work, mod)))
         res = collect(name, mod, work)
         res.seconds = time.monotonic() - t0
         results.append(res)
