@@ -44,12 +44,14 @@ class Module:
     files: tuple[str, ...]  # mutated
     tests: tuple[str, ...]  # the unit tests that cover them; tests/<dir>/test_*_pins.py are added when present
     pin_dirs: tuple[str, ...]
+    # a cache filled on first use (see prepare): fork each mutant from a process that has run no test
+    fresh_process: bool = False
 
 
 MODULES: dict[str, Module] = {
     "pid": Module(("nodes/control/pid.py",), ("tests/control/test_pid.py",), ("tests/control",)),
     "msgs": Module(("msgs/codec.py", "msgs/types.py", "msgs/registry.py"), ("tests/msgs/test_messages.py",),
-                   ("tests/msgs",)),
+                   ("tests/msgs",), fresh_process=True),
     "tracker": Module(("nodes/perception/tracker.py", "nodes/perception/assignment.py"),
                       ("tests/perception/test_tracker.py", "tests/perception/test_assignment.py"),
                       ("tests/perception",)),
@@ -126,14 +128,15 @@ def prepare(name: str, mod: Module, *, fresh: bool = True) -> Path:
         f"pytest_add_cli_args_test_selection = {toml_list(tests_of(mod))}\n"
         f'pytest_add_cli_args = ["-p", "{PLUGIN_NAME}", "-p", "no:cacheprovider"]\n'
         "use_git_change_detection = false\n"
-        # Each mutant's tests run in a process forked from a server that has collected the tests (imported
-        # them) but run none: a cache filled on first use (the codec's per-type float checkers) is filled
-        # by the mutated code. Forking from a process that has already run the tests (mutmut's default)
-        # would leave such caches unmutated and their mutants surviving for no fault of the tests. Code that
-        # runs at import (a module-level default) still runs unmutated: the pins call it inside a test.
-        'process_isolation = "forkserver"\n'
-        'forkserver_warmup = "collect"\n'
     )
+    if mod.fresh_process:
+        # Each mutant's tests run in a process forked from a server that has collected the tests (imported
+        # them) but run none, so a cache filled on first use (the codec's per-type float checkers) is filled
+        # by the mutated code. mutmut's default forks from a process that has already run the tests (about
+        # twice as fast), where such a cache holds the unmutated code's work and its mutants survive for
+        # no fault of the tests. Code that runs at import (a module-level default) runs unmutated either
+        # way: the pins call it inside a test.
+        pyproject += 'process_isolation = "forkserver"\nforkserver_warmup = "collect"\n'
     (work / "pyproject.toml").write_text(pyproject)
     (work / "mutants").mkdir(exist_ok=True)
     (work / "mutants" / f"{PLUGIN_NAME}.py").write_text(PLUGIN)
