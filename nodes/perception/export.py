@@ -22,7 +22,9 @@ import numpy as np
 
 from nodes.deploy import SOURCE_KEY, Exported, bound_failures, exported_path, file_sha256
 from nodes.perception import dataset as ds
+from nodes.perception.backends import MAKE_WEIGHTS
 from nodes.perception.detector import load_net, resolve_weights
+from nodes.share import require_model
 from sim.view import DEFAULT_VIEW, CameraView
 
 CALIBRATION_SEEDS = range(ds.TRAIN_SEEDS[0], ds.TRAIN_SEEDS[0] + 6)  # training worlds, never the bench's
@@ -129,9 +131,7 @@ def export(weights: str | Path = "perception.pt", out_dir: str | Path | None = N
     from nodes.perception.backends import OnnxDetector
     from nodes.perception.evaluate import score_detections
 
-    source = resolve_weights(weights)
-    if not source.is_file():
-        raise ValueError(f"perception weights not found: {source}")
+    source = require_model(weights, "perception", MAKE_WEIGHTS)
     done = Exported({"onnx": export_onnx(source, exported_path(source, "onnx", out_dir))})
     if not int8:
         return done
