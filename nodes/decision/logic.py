@@ -64,7 +64,7 @@ class DecisionLogic:
     """
 
     def __init__(self, params: DecisionParams | None = None) -> None:
-        self.params = params if params is not None else DecisionParams()
+        self.params = (params if params is not None else DecisionParams()).check()  # a field set after it was made
         self.reset()
 
     def reset(self) -> None:
