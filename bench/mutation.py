@@ -44,14 +44,12 @@ class Module:
     files: tuple[str, ...]  # mutated
     tests: tuple[str, ...]  # the unit tests that cover them; tests/<dir>/test_*_pins.py are added when present
     pin_dirs: tuple[str, ...]
-    # a cache filled on first use (see prepare): fork each mutant from a process that has run no test
-    fresh_process: bool = False
 
 
 MODULES: dict[str, Module] = {
     "pid": Module(("nodes/control/pid.py",), ("tests/control/test_pid.py",), ("tests/control",)),
     "msgs": Module(("msgs/codec.py", "msgs/types.py", "msgs/registry.py"), ("tests/msgs/test_messages.py",),
-                   ("tests/msgs",), fresh_process=True),
+                   ("tests/msgs",)),
     "tracker": Module(("nodes/perception/tracker.py", "nodes/perception/assignment.py"),
                       ("tests/perception/test_tracker.py", "tests/perception/test_assignment.py"),
                       ("tests/perception",)),
@@ -64,13 +62,30 @@ MODULES: dict[str, Module] = {
                           ("tests/planning",)),
 }
 QUICK = ("pid",)
-# Loaded into every pytest run (-p): property tests without hypothesis' 200 ms deadline (a mutant slowed by
-# the loaded machine is not a kill) and derandomized, so two runs of a module give the same verdicts.
-PLUGIN = '''from hypothesis import settings
+# Loaded into every pytest run (-p). Property tests without hypothesis' 200 ms deadline (a mutant slowed by
+# the loaded machine is not a kill) and derandomized, so two runs of a module give the same verdicts. And the
+# codec's memo caches (a float checker and a decoder per message type, built on first use) emptied before
+# each test: otherwise the one test that first decodes a type is the only one mutmut sees running the
+# checker's builder (so the only one it runs on those mutants), and every later call uses the checker the
+# unmutated code built before the mutant was switched on.
+PLUGIN = '''import sys
+
+import pytest
+from hypothesis import settings
+
 settings.register_profile("mutation", deadline=None, derandomize=True, database=None)
 settings.load_profile("mutation")
+MEMO_CACHES = {"msgs.codec": ("_checkers", "_decoders")}
+
+
+@pytest.fixture(autouse=True)
+def _empty_memo_caches():
+    for module, names in MEMO_CACHES.items():
+        if module in sys.modules:
+            for name in names:
+                getattr(sys.modules[module], name).clear()
 '''
-PLUGIN_NAME = "mutation_hypothesis_profile"
+PLUGIN_NAME = "mutation_test_settings"
 
 
 @dataclass
@@ -129,14 +144,6 @@ def prepare(name: str, mod: Module, *, fresh: bool = True) -> Path:
         f'pytest_add_cli_args = ["-p", "{PLUGIN_NAME}", "-p", "no:cacheprovider"]\n'
         "use_git_change_detection = false\n"
     )
-    if mod.fresh_process:
-        # Each mutant's tests run in a process forked from a server that has collected the tests (imported
-        # them) but run none, so a cache filled on first use (the codec's per-type float checkers) is filled
-        # by the mutated code. mutmut's default forks from a process that has already run the tests (about
-        # twice as fast), where such a cache holds the unmutated code's work and its mutants survive for
-        # no fault of the tests. Code that runs at import (a module-level default) runs unmutated either
-        # way: the pins call it inside a test.
-        pyproject += 'process_isolation = "forkserver"\nforkserver_warmup = "collect"\n'
     (work / "pyproject.toml").write_text(pyproject)
     (work / "mutants").mkdir(exist_ok=True)
     (work / "mutants" / f"{PLUGIN_NAME}.py").write_text(PLUGIN)
