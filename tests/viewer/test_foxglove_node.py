@@ -31,6 +31,7 @@ EXPECTED = {  # the same names as the recorder's Foxglove views (tests/nodes/tes
     "/foxglove/sim/episode": "drivestack.EpisodeEvent",
 }
 MESSAGE_DATA = 0x01  # binary opcode of a server -> client message
+WAIT_S = 30.0  # [s] for the server to answer: it does in milliseconds; 30 s only bounds a hang on a loaded machine
 
 
 @pytest.fixture
@@ -41,14 +42,14 @@ def node():
 
 
 def connect(port: int):
-    return ws_client.connect(f"ws://127.0.0.1:{port}", subprotocols=SUBPROTOCOLS, open_timeout=5)
+    return ws_client.connect(f"ws://127.0.0.1:{port}", subprotocols=SUBPROTOCOLS, open_timeout=WAIT_S)
 
 
 def advertised(ws) -> dict[str, dict]:
     channels: dict[str, dict] = {}
-    end = time.monotonic() + 5.0
+    end = time.monotonic() + WAIT_S
     while not set(EXPECTED) <= set(channels) and time.monotonic() < end:
-        msg = json.loads(ws.recv(timeout=5.0))
+        msg = json.loads(ws.recv(timeout=WAIT_S))
         if msg["op"] == "advertise":
             channels.update({c["topic"]: c for c in msg["channels"]})
     return channels
@@ -70,7 +71,7 @@ def test_a_subscribed_client_receives_the_camera_and_the_drawing(node: FoxgloveN
         wanted = {1: "/foxglove/sim/camera", 2: ANNOTATED, 3: "/foxglove/sim/objects_gt"}
         ws.send(json.dumps({"op": "subscribe", "subscriptions": [
             {"id": sub, "channelId": channels[topic]["id"]} for sub, topic in wanted.items()]}))
-        end = time.monotonic() + 5.0
+        end = time.monotonic() + WAIT_S
         while not all(node.subs.watched(t) for t in wanted.values()):
             assert time.monotonic() < end, "the server did not register the subscriptions"
             time.sleep(0.02)
@@ -82,7 +83,7 @@ def test_a_subscribed_client_receives_the_camera_and_the_drawing(node: FoxgloveN
             sim.step(ControlCommand(acceleration=0.0, steering=0.0))
         received: dict[int, bytes] = {}
         while set(received) != set(wanted):
-            frame = ws.recv(timeout=5.0)
+            frame = ws.recv(timeout=WAIT_S)
             if isinstance(frame, bytes) and frame[0] == MESSAGE_DATA:
                 sub, _log_time = struct.unpack_from("<IQ", frame, 1)
                 received.setdefault(sub, frame[13:])
