@@ -45,7 +45,7 @@ def test_no_stall_timeout_means_every_node_waits_forever():
 
 
 def test_a_stalled_planner_reaches_the_car_as_decisions_minimal_risk_target(workdir):
-    stall_s = 0.1  # decision gives the plan up after 0.3 s, control decision's target after 0.4 s
+    stall_s = 0.2  # decision gives the plan up after 0.6 s, control decision's target after 0.8 s
     proc = popen_launch(str(DATA / "respawn_stack.yaml"), f"stall_timeout_s:={stall_s}", "duration:=30.0",
                         cwd=workdir)
     out = Lines(proc)
@@ -55,7 +55,7 @@ def test_a_stalled_planner_reaches_the_car_as_decisions_minimal_risk_target(work
         time.sleep(1.0)  # mid-episode
         os.kill(planning, signal.SIGSTOP)
         stopped_ns = time.time_ns()  # the recorder's log time is this clock too
-        time.sleep(4.0)
+        time.sleep(6.0)
         resumed_ns = time.time_ns()
         os.kill(planning, signal.SIGCONT)
         assert proc.wait(timeout=240) == 0, out.text
@@ -70,7 +70,7 @@ def test_a_stalled_planner_reaches_the_car_as_decisions_minimal_risk_target(work
         seen.setdefault(msg.header.tick, (r.log_time_ns, msg))  # first arrival per tick
     # ticks surely inside the stall: begun after the planner stopped, answered by decision before it went on
     stalled = sorted(k for k in targets if egos[k][0] > stopped_ns + 50_000_000 and targets[k][0] < resumed_ns)
-    assert len(stalled) >= 6, stalled  # 4 s of stall at one tick per 0.3 s, on a busy machine
+    assert len(stalled) >= 6, stalled  # 6 s of stall at one tick per 0.6 s, on a busy machine
     assert stalled == list(range(stalled[0], stalled[-1] + 1))
     control = ControlNode(make_params(ControlNode, {}))
     for k in sorted(cmds):
