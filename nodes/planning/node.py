@@ -9,7 +9,7 @@ from msgs.registry import CONTROL_RATE_HZ
 from nodes.deploy import EXPORT_COMMANDS, check_backend, check_export, exported_path
 from nodes.planning.backends import OnnxPolicy, exported_observation_shape, make_policy
 from nodes.planning.observation import ObservationConfig, build_observation
-from nodes.planning.policy import DEFAULT_MODEL, TRAIN_COMMAND, DQNPolicy, IdlePolicy
+from nodes.planning.policy import DEFAULT_MODEL, TRAIN_COMMAND, DQNPolicy, IdlePolicy, check_spaces, saved_spaces
 from nodes.planning.rules import RuleParams, RulePlanner
 from nodes.runtime.node import Node, Outputs, Params, tick_header
 from nodes.share import require_model
@@ -44,7 +44,12 @@ class PlanningNode(Node):
                 source = require_model(params.model_path, "planner", TRAIN_COMMAND)
             except ValueError as exc:
                 raise ValueError(f"model_path: {exc}") from None
-            if params.backend != "torch":
+            if params.backend == "torch":  # what the loaded model must be, read from the zip without loading it
+                try:
+                    ObservationConfig.for_shape(check_spaces(source, *saved_spaces(source)))
+                except ValueError as exc:
+                    raise ValueError(f"model_path: {exc}") from None
+            else:
                 path = exported_path(source, params.backend)
                 if not path.is_file():
                     raise ValueError(f"planning: backend {params.backend} needs {path}: make it with "

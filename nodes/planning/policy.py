@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,27 @@ from nodes.share import require_model, resolve_model
 DEFAULT_MODEL = "models/planner_dqn.zip"
 TRAIN_COMMAND = "drivestack train planner  (or: python -m nodes.planning.train)"
 resolve_model_path = resolve_model  # the one model resolver (nodes.share), under the name planning's callers use
+
+
+def saved_spaces(path: str | Path) -> tuple[tuple[int, ...] | None, int | None]:
+    """The observation shape and the number of actions a stable-baselines3 zip stores in its `data` JSON, read
+    without torch or SB3 (so a node's `check` can refuse a model it could not run); ValueError for a file that
+    is not such a zip."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            data = json.loads(archive.read("data"))
+        shape, n = data["observation_space"].get("_shape"), data["action_space"].get("n")
+        return (None if shape is None else tuple(int(v) for v in shape)), (None if n is None else int(n))
+    except (OSError, KeyError, TypeError, AttributeError, ValueError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{path}: not a stable-baselines3 model zip ({type(exc).__name__}: {exc})") from None
+
+
+def check_spaces(path: str | Path, shape: tuple[int, ...] | None, n_actions: int | None) -> tuple[int, ...]:
+    """`shape`, when a policy over it with `n_actions` actions is one the planner can run; else ValueError."""
+    if n_actions != len(Action) or shape is None or len(shape) != 2:
+        raise ValueError(f"{path}: expected a Discrete({len(Action)}) policy over a (rows, features) observation, "
+                         f"got {n_actions} actions over {shape}")
+    return shape
 
 
 class IdlePolicy:
@@ -41,10 +64,8 @@ class DQNPolicy:
         self.model = DQN.load(resolved, device="cpu")
         self.model.policy.set_training_mode(False)
         shape = self.model.observation_space.shape
-        if self.model.action_space.n != len(Action) or shape is None or len(shape) != 2:
-            raise ValueError(f"{resolved}: expected a Discrete({len(Action)}) policy over a (rows, "
-                             f"features) observation, got {self.model.action_space} / {shape}")
-        self.observation_shape: tuple[int, ...] = tuple(int(n) for n in shape)
+        self.observation_shape: tuple[int, ...] = check_spaces(
+            resolved, None if shape is None else tuple(int(n) for n in shape), int(self.model.action_space.n))
         self._torch = torch
 
     def q_values(self, obs: np.ndarray) -> np.ndarray:

@@ -55,6 +55,8 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ("nodes.perception.node", {"backend": "tflite"}, "backend", "backend must be one of"),
     ("nodes.planning.node", {"model_path": "models/nowhere.zip"}, "model_path", "no planner model"),
     ("nodes.planning.node", {"model_path": "<stale_planner>"}, "backend", "exported from other weights"),
+    ("nodes.planning.node", {"model_path": "<a_file>", "backend": "torch"}, "model_path",
+     "not a stable-baselines3 model zip"),
     ("nodes.planning.node", {"plan_rate_hz": 4.0}, "control_rate_hz", "whole number"),
     ("nodes.planning.node", {"policy": "rules", "rules": {"horizon": 0.0}}, "rules.horizon",
      "RuleParams.horizon"),
