@@ -9,33 +9,27 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
-import threading
 import time
-from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import msgspec
 import zmq
 
 from msgs.codec import MAX_BODY_BYTES, DecodeError, decode
-from nodes.runtime.bus import LOCKSTEP_HWM, RuntimeDirError, ipc_endpoint, ipc_root
-from nodes.runtime.launchfile import LaunchError, LaunchPlan, PlannedNode, namespace_id
-from nodes.runtime.node import is_per_tick
+from nodes.runtime.bus import LOCKSTEP_HWM, RuntimeDirError, ipc_root
+from nodes.runtime.children import COLOURS, Child, Console
+from nodes.runtime.graph import Graph, build_specs, check_endpoints_free, lock_ports
+from nodes.runtime.launchfile import LaunchError, LaunchPlan, namespace_id
 from nodes.runtime.observer import Observer, StackView
 from nodes.runtime.runner import unblock_stop_signals
 from nodes.runtime.security import BusSecurity, KeyFileError, default_key_path, load_keys
-from nodes.runtime.spec import InputSpec, NodeSpec, OutputSpec
-from nodes.runtime.stall import stall_timeouts
 
 GRACE_S = 3.0  # [s] between SIGTERM and SIGKILL at shutdown
 RECORD_GRACE_S = 10.0  # [s] the same for a node that keeps the run's record (it drains and finalises its file)
-LAST_LINES = 20  # lines of a node's output kept to show when it dies
 DRAIN_BATCH = 1000  # [messages] watched messages handled per turn of the loop, between looks at the nodes
 STATUS_PERIOD_S = 0.2  # [s] between redraws of the live status line
 
@@ -52,211 +46,6 @@ def make_run_dir(base: Path | None = None) -> Path:
         except FileExistsError:
             continue
     raise RuntimeError(f"cannot create a run directory under {root}")
-
-
-@dataclass
-class Graph:
-    """Endpoints of every (publisher, topic) and who must be attached before the first message."""
-
-    namespace_dir: str
-    endpoints: dict[str, dict[str, str]] = field(default_factory=dict)  # topic -> node -> endpoint
-    types: dict[str, str] = field(default_factory=dict)
-
-    def to_json(self) -> dict:
-        return {"namespace_dir": self.namespace_dir, "endpoints": self.endpoints, "types": self.types}
-
-
-def check_endpoints_free(plan: LaunchPlan, graph: Graph, only: list[str]) -> None:
-    """A tcp endpoint some other program holds: one clear error before anything starts."""
-    import socket
-
-    for topic, by_node in graph.endpoints.items():
-        for node, endpoint in by_node.items():
-            if not endpoint.startswith("tcp://") or node not in only:
-                continue
-            host, port = endpoint[len("tcp://"):].rsplit(":", 1)
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as ZeroMQ binds
-                try:
-                    probe.bind((host, int(port)))
-                except OSError as exc:
-                    raise LaunchError(plan.node(node).file, f"endpoint {endpoint} for {topic} is not available: "
-                                      f"{exc.strerror}; change base_port", node, "base_port") from None
-
-
-def lock_ports(plan: LaunchPlan, graph: Graph, only: list[str]) -> list[Any]:
-    """Hold a lock per tcp port this launch will bind, in the private runtime directory, for as long as it runs:
-    two launches of this user given the same ports at the same moment cannot both pass the port check (the
-    second one stops here with one line). Released by the OS when the launcher exits, however it exits."""
-    import fcntl
-
-    locks: list[Any] = []
-    for topic, by_node in graph.endpoints.items():
-        for node, endpoint in by_node.items():
-            if not endpoint.startswith("tcp://") or node not in only:
-                continue
-            host, port = endpoint[len("tcp://"):].rsplit(":", 1)
-            f = open(Path(ipc_root()) / f"tcp-{port}.lock", "a+")  # noqa: SIM115 - held open while the launch runs
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                f.seek(0)
-                holder = f.read().strip() or "?"
-                f.close()
-                for lock in locks:
-                    lock.close()
-                raise LaunchError(plan.node(node).file, f"endpoint {endpoint} for {topic} is taken by another "
-                                  f"launch of yours (pid {holder}); change base_port", node, "base_port") from None
-            f.truncate(0)
-            f.write(str(os.getpid()))
-            f.flush()
-            locks.append(f)
-    return locks
-
-
-def build_specs(plan: LaunchPlan, namespace_dir: str, run_dir: Path,
-                extra_subscribers: dict[str, int], bus_key: str = "") -> tuple[dict[str, NodeSpec], Graph]:
-    graph = Graph(namespace_dir)
-    index = 0
-    for n in plan.nodes:
-        for port, topic in list(n.outputs.items()) + [("diagnostics", "/diagnostics")]:
-            if plan.base_port:  # same file, same ports: launches split across hosts agree on them
-                endpoint = f"tcp://{n.host or '127.0.0.1'}:{plan.base_port + index}"
-            else:
-                endpoint = ipc_endpoint(namespace_dir, n.name, topic)
-            index += 1
-            graph.endpoints.setdefault(topic, {})[n.name] = endpoint
-            graph.types[topic] = n.output_types.get(port, "Diagnostics")
-
-    def subscriber_count(topic: str) -> int:
-        return sum(topic in n.inputs.values() for n in plan.nodes) + extra_subscribers.get(topic, 0)
-
-    specs: dict[str, NodeSpec] = {}
-    stall = stall_timeouts(plan)  # ordered along the loop: the node nearest a stalled input goes on first
-    for n in plan.nodes:
-        inputs = {
-            port: InputSpec(topic=topic, type=n.input_types[port],
-                            endpoints=sorted(graph.endpoints.get(topic, {}).values()),
-                            per_tick=is_per_tick(n.node_cls, n.params, port))
-            for port, topic in n.inputs.items()
-        }
-        outputs = {
-            port: OutputSpec(topic=topic, type=n.output_types[port], endpoint=graph.endpoints[topic][n.name],
-                             subscribers=subscriber_count(topic))
-            for port, topic in n.outputs.items()
-        }
-        diag = OutputSpec(topic="/diagnostics", type="Diagnostics",
-                          endpoint=graph.endpoints["/diagnostics"][n.name],
-                          subscribers=subscriber_count("/diagnostics"))
-        specs[n.name] = NodeSpec(
-            name=n.name, module=n.module, params=n.raw_params, mode=plan.mode, inputs=inputs, outputs=outputs,
-            diagnostics=diag, control=f"ipc://{namespace_dir}/control", stall_timeout_s=stall[n.name],
-            run_dir=str(run_dir), bus_key=bus_key,
-        )
-    return specs, graph
-
-
-class Console:
-    """Prefixed node logs, with one live status line kept at the bottom when writing to a terminal."""
-
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
-        self.lock = threading.Lock()
-        self.live = out.isatty() and not os.environ.get("CI")
-        self.status = ""
-
-    def line(self, text: str) -> None:
-        with self.lock:
-            if self.live and self.status:
-                self.out.write("\r\033[K")
-            self.out.write(text + "\n")
-            if self.live and self.status:
-                self.out.write(self.status)
-            self.out.flush()
-
-    def set_status(self, text: str) -> None:
-        if not self.live:
-            return
-        with self.lock:
-            width = shutil.get_terminal_size((120, 20)).columns - 1
-            self.status = text[:width]
-            self.out.write("\r\033[K" + self.status)
-            self.out.flush()
-
-    def clear_status(self) -> None:
-        if self.live and self.status:
-            with self.lock:
-                self.out.write("\r\033[K")
-                self.out.flush()
-                self.status = ""
-
-
-class Child:
-    def __init__(self, name: str, spec_path: Path, planned: PlannedNode, console: Console, colour: str,
-                 run_dir: Path) -> None:
-        self.name, self.spec_path, self.planned, self.run_dir = name, spec_path, planned, run_dir
-        self.console, self.colour = console, colour
-        self.last_lines: deque[str] = deque(maxlen=LAST_LINES)
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.ready = False
-        self.restarts = 0
-        self.reader: threading.Thread | None = None
-        self.identity = b""
-
-    def start(self) -> None:
-        env = dict(os.environ, PYTHONUNBUFFERED="1", DRIVESTACK_RUN_DIR=str(self.run_dir))
-        env.setdefault("XDG_RUNTIME_DIR", str(self.spec_path.parent))  # SDL (highway-env's renderer) wants one
-        if self.planned.import_path:  # a user's node module beside the launch file
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), self.planned.import_path]))
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "nodes.runtime.runner", "--spec", str(self.spec_path)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-            start_new_session=True,  # Ctrl-C reaches the launcher only; it stops the nodes in order
-        )
-        self.ready = False
-        self.reader = threading.Thread(target=self._pump, args=(self.proc,), daemon=True)
-        self.reader.start()
-
-    def _pump(self, proc: subprocess.Popen[bytes]) -> None:
-        assert proc.stdout is not None
-        log = _open_log(self.run_dir, self.name)  # runs/<stamp>/logs/<node>.log, appended to on a respawn
-        for raw in proc.stdout:
-            line = raw.decode(errors="replace").rstrip()
-            self.last_lines.append(line)
-            prefix = f"{self.colour}[{self.name}]\033[0m" if self.colour else f"[{self.name}]"
-            self.console.line(f"{prefix} {line}")
-            if log is not None:
-                log.write(line + "\n")
-                log.flush()
-        if log is not None:
-            log.close()
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc else None
-
-    def poll(self) -> int | None:
-        return None if self.proc is None else self.proc.poll()
-
-    def signal(self, sig: int) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, sig)
-            except ProcessLookupError:
-                pass
-
-    def wait_output(self) -> None:
-        if self.reader is not None:
-            self.reader.join(timeout=1.0)
-
-
-def _open_log(run_dir: Path, name: str) -> TextIO | None:
-    """A node's log file; None (the console still has every line) when the run directory is not writable."""
-    try:
-        (run_dir / "logs").mkdir(exist_ok=True)
-        return open(run_dir / "logs" / f"{name}.log", "a", encoding="utf-8")  # noqa: SIM115 - closed by _pump
-    except OSError:
-        return None
 
 
 def _route(observers: list[Observer], graph: Graph, local_nodes: set[str], live: bool
@@ -278,9 +67,6 @@ def _route(observers: list[Observer], graph: Graph, local_nodes: set[str], live:
             if watch.complete and watch.topic in local:
                 counted[watch.topic] = 1
     return routes, counted
-
-
-COLOURS = ["\033[36m", "\033[32m", "\033[33m", "\033[35m", "\033[34m", "\033[31m", "\033[96m", "\033[92m"]
 
 
 class Supervisor:

@@ -21,8 +21,8 @@ import zmq
 
 from msgs import ControlCommand, Header
 from nodes.runtime.bus import LOCKSTEP_HWM, Publisher, Subscriber
+from nodes.runtime.graph import build_specs
 from nodes.runtime.launchfile import load_plan
-from nodes.runtime.supervisor import build_specs
 from tests.conftest import ROOT, _env, popen_launch
 
 DATA = Path(__file__).parents[1] / "data"
