@@ -32,6 +32,9 @@ BOUNDS = {  # key: (comparison, bound)
 SUFFIXES = {"onnx": ".onnx", "onnx_int8": ".int8.onnx"}
 SOURCE_KEY = "drivestack.source_sha256"  # metadata: sha256 of the file the network was exported from
 EXPORT_COMMANDS = {"perception": "drivestack export perception", "planner": "drivestack export planner"}
+# what makes the file a model param names, said when it is missing (nodes.share.require_model)
+TRAIN_COMMANDS = {"perception": "drivestack train perception  (or run the node with mode: gt)",
+                  "planner": "drivestack train planner  (or: python -m nodes.planning.train)"}
 
 
 @dataclass

@@ -11,11 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from nodes.deploy import EXPORT_COMMANDS, check_backend, exported_path, open_session
+from nodes.deploy import EXPORT_COMMANDS, TRAIN_COMMANDS, check_backend, exported_path, open_session
 from nodes.share import require_model, resolve_model
 from sim.view import DEFAULT_VIEW, CameraView
 
-MAKE_WEIGHTS = "drivestack train perception  (or run the node with mode: gt)"  # said when the weights are missing
 LAYOUT_FIELDS = ("heat", "off_x", "off_y", "length", "width", "heading")  # the output channels, stored in order
 
 
@@ -75,7 +74,7 @@ class OnnxDetector:
         """weights: the torch weights the export was made from (under models/ or a path). backend: onnx or
         onnx_int8. threshold: least score kept (None: the one stored with the export). view: the camera.
         threads: onnxruntime threads. path: the ONNX file (None: the one beside the weights)."""
-        source = require_model(weights, "perception", MAKE_WEIGHTS)
+        source = require_model(weights, "perception", TRAIN_COMMANDS["perception"])
         self.path = Path(path) if path is not None else exported_path(source, backend)
         self.session, meta = open_session(self.path, source, EXPORT_COMMANDS["perception"], threads)
         self.view = view

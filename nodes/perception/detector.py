@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nodes.perception.backends import MAKE_WEIGHTS
+from nodes.deploy import TRAIN_COMMANDS
 from nodes.perception.net import CenterNet, NetConfig, decode, to_input
 from nodes.share import MODELS_DIR as MODELS_DIR  # re-exported: where the shipped weights live
 from nodes.share import require_model, resolve_model
@@ -34,7 +34,7 @@ def save_weights(net: CenterNet, path: str | Path, meta: dict) -> Path:
 def load_net(path: str | Path) -> tuple[CenterNet, dict]:
     """The net in eval mode, BatchNorm fused, plus its meta dict. ValueError names the path and the command
     that makes the file when it is missing or unreadable."""
-    p = require_model(path, "perception", MAKE_WEIGHTS)
+    p = require_model(path, "perception", TRAIN_COMMANDS["perception"])
     try:
         blob = torch.load(p, map_location="cpu", weights_only=True)
         if not isinstance(blob, dict) or blob.get("format") != "drivestack-perception-v1":

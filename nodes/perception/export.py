@@ -20,9 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nodes.deploy import SOURCE_KEY, Exported, bound_failures, exported_path, file_sha256
+from nodes.deploy import SOURCE_KEY, TRAIN_COMMANDS, Exported, bound_failures, exported_path, file_sha256
 from nodes.perception import dataset as ds
-from nodes.perception.backends import MAKE_WEIGHTS
 from nodes.perception.detector import load_net, resolve_weights
 from nodes.share import require_model
 from sim.view import DEFAULT_VIEW, CameraView
@@ -131,7 +130,7 @@ def export(weights: str | Path = "perception.pt", out_dir: str | Path | None = N
     from nodes.perception.backends import OnnxDetector
     from nodes.perception.evaluate import score_detections
 
-    source = require_model(weights, "perception", MAKE_WEIGHTS)
+    source = require_model(weights, "perception", TRAIN_COMMANDS["perception"])
     done = Exported({"onnx": export_onnx(source, exported_path(source, "onnx", out_dir))})
     if not int8:
         return done

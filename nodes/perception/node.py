@@ -12,8 +12,8 @@ from typing import ClassVar
 
 from msgs import EgoState, Image, Message, Object, ObjectArray
 from msgs.limits import bounded_ego, bounded_objects
-from nodes.deploy import EXPORT_COMMANDS, check_backend, check_export, exported_path
-from nodes.perception.backends import MAKE_WEIGHTS, Layout
+from nodes.deploy import EXPORT_COMMANDS, TRAIN_COMMANDS, check_backend, check_export, exported_path
+from nodes.perception.backends import Layout
 from nodes.perception.tracker import (
     T_HEAD,
     T_ID,
@@ -71,7 +71,7 @@ class PerceptionNode(Node):
         if params.mode != "cnn":
             return
         try:
-            source = require_model(params.model, "perception", MAKE_WEIGHTS)
+            source = require_model(params.model, "perception", TRAIN_COMMANDS["perception"])
         except ValueError as exc:
             raise ValueError(f"model: {exc}") from None
         if params.backend != "torch":

@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from msgs import Action
+from nodes.deploy import TRAIN_COMMANDS
 from nodes.share import require_model, resolve_model
 
 DEFAULT_MODEL = "models/planner_dqn.zip"
-TRAIN_COMMAND = "drivestack train planner  (or: python -m nodes.planning.train)"
+TRAIN_COMMAND = TRAIN_COMMANDS["planner"]
 resolve_model_path = resolve_model  # the one model resolver (nodes.share), under the name planning's callers use
 
 
