@@ -16,7 +16,7 @@ ANY_INT = st.integers(min_value=-(2**63), max_value=2**64 - 1)  # what a Message
 SOME_INT = st.one_of(st.integers(-3, 8), ANY_INT)
 
 # Slow machine, many processes: no deadline, a fixed number of examples per property.
-FINITE_SETTINGS = settings(max_examples=300, deadline=None)
+FINITE_SETTINGS = settings(max_examples=200, deadline=None)
 
 
 def headers() -> st.SearchStrategy[Header]:
