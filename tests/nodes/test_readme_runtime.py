@@ -194,7 +194,7 @@ def _shown_args(text: str) -> list[tuple[str, str, str]]:
     return [(m.group(1), m.group(2), m.group(3)) for m in re.finditer(r"^  (\w+):=(\S*) +(.*)$", text, re.M)]
 
 
-@pytest.mark.parametrize("name", ["full_stack.yaml", "demo.yaml"])
+@pytest.mark.parametrize("name", ["full_stack.yaml"])
 def test_show_args_lists_every_arg_with_its_default_and_the_pairs_are_accepted_back(name):
     """README: `launch full_stack.yaml --show-args  # what the file takes`: every arg the file declares, in its
     order, with its default, doc and choices, and the printed pairs given back as args pass `--check`."""
