@@ -65,14 +65,40 @@ def test_birth_predict_update_report_coast_in_closed_form():
     assert (row[T_LEN], row[T_WID], row[T_HEAD]) == pytest.approx(
         ((1 - a) * 5.0 + a * 4.6, (1 - a) * 2.0 + a * 1.8, a * 0.1), abs=1e-12)
     assert (row[T_ID], row[T_HITS], row[T_MISSES], row[T_SCORE]) == (1, 2, 0, pytest.approx(0.7))
-    # a missed frame: reported (report_misses = 1) where the constant velocity puts it, one miss
-    ego_x2 = ego_x1 + 21.0 * DT
-    (coast,) = tr.step(np.zeros((0, 6)), (ego_x2, 4.0), (21.0, 0.0), 2 * DT)
-    assert coast[T_X] == pytest.approx(x + vx * DT - ego_x2, abs=1e-9)
+    # a missed frame half a second later (a period other than the last one): reported (report_misses = 1)
+    # where the constant velocity puts it, one miss
+    ego_x2 = ego_x1 + 21.0 * 0.5
+    (coast,) = tr.step(np.zeros((0, 6)), (ego_x2, 4.0), (21.0, 0.0), DT + 0.5)
+    assert coast[T_X] == pytest.approx(x + vx * 0.5 - ego_x2, abs=1e-9)
     assert coast[T_VX] == pytest.approx(vx - 21.0, abs=1e-9)
     assert (coast[T_HITS], coast[T_MISSES]) == (2, 1)
     # a second miss: kept (max_misses = 3) but no longer reported
-    assert len(tr.step(np.zeros((0, 6)), (ego_x2, 4.0), (21.0, 0.0), 3 * DT)) == 0 and len(tr) == 1
+    assert len(tr.step(np.zeros((0, 6)), (ego_x2, 4.0), (21.0, 0.0), DT + 0.6)) == 0 and len(tr) == 1
+
+
+def kf_matrix(zs: list[float], ts: list[float], p_vel: float, q: float, v0: float) -> np.ndarray:
+    """[pos, vel] of one axis after a birth at zs[0] and an update with each later z, by the matrix form."""
+    r = CFG.meas_std ** 2
+    x, P = np.array([zs[0], v0]), np.diag([r, p_vel])
+    for z, dt in zip(zs[1:], np.diff(ts), strict=True):
+        F = np.array([[1.0, dt], [0.0, 1.0]])
+        Q = q * np.array([[dt**3 / 3, dt**2 / 2], [dt**2 / 2, dt]])
+        x, P = F @ x, F @ P @ F.T + Q
+        K = P[:, 0] / (P[0, 0] + r)
+        x, P = x + K * (z - x[0]), P - np.outer(K, P[0])
+    return x
+
+
+def test_three_detections_in_closed_form():
+    # the second update depends on the whole covariance the first left behind (both off-diagonal terms)
+    tr = Tracker()
+    ts, xs, ys = [0.0, 0.1, 0.3], [20.0, 21.3, 23.5], [0.0, 0.1, 0.05]
+    for t, x, y in zip(ts, xs, ys, strict=True):
+        out = tr.step(np.array([det(x, y)]), (0.0, 0.0), (0.0, 0.0), t)
+    (row,) = out
+    ex = kf_matrix(xs, ts, CFG.init_vx_std**2, CFG.accel_std_x**2, 0.0)
+    ey = kf_matrix(ys, ts, CFG.init_vy_std**2, CFG.accel_std_y**2, 0.0)
+    assert (row[T_X], row[T_VX], row[T_Y], row[T_VY]) == pytest.approx((ex[0], ex[1], ey[0], ey[1]), abs=1e-9)
 
 
 def test_two_detections_at_one_time_average_by_the_gain():
@@ -127,6 +153,24 @@ def test_meaningless_detection_values_are_clamped_and_wrapped():
     assert row[T_HEAD] == pytest.approx(3.5 - 2 * math.pi, abs=1e-12)  # into [-pi, pi]
     assert row[T_SCORE] == 1.0
     assert np.all(np.isfinite(out))
+
+
+def test_values_inside_the_envelope_are_kept_while_others_are_clamped():
+    # width 0.5 m and heading pi are inside [0, 100] m and [-pi, pi]: unchanged, though the score (1.5) of
+    # the same row is clamped; a seventh column (allowed: rows have >= 6) is carried along untouched
+    tr = Tracker(TrackerConfig(confirm_hits=1))
+    (row,) = tr.step(np.array([det(10.0, 0.0, 4.0, 0.5, math.pi, 1.5) + [7.0]]), (0.0, 0.0), (0.0, 0.0), 0.0)
+    assert (row[T_WID], row[T_HEAD], row[T_SCORE]) == (0.5, math.pi, 1.0)
+    (row,) = Tracker(TrackerConfig(confirm_hits=1)).step(np.array([det(10.0, 0.0, 4.0, 0.5) + [7.0]]),
+                                                         (0.0, 0.0), (0.0, 0.0), 0.0)
+    assert row[T_WID] == 0.5
+
+
+def test_integer_detections_are_read_as_floats():
+    # a list of ints (heading 4 rad, wrapped into [-pi, pi]) gives the same as the float detections
+    tr = Tracker(TrackerConfig(confirm_hits=1))
+    (row,) = tr.step([[10, 0, 5, 2, 4, 1]], (0.0, 0.0), (0.0, 0.0), 0.0)
+    assert row[T_HEAD] == pytest.approx(4.0 - 2 * math.pi, abs=1e-12)
 
 
 def test_the_shape_of_a_birth_is_its_detections_and_the_score_the_latest():
