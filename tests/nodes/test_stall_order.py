@@ -17,7 +17,7 @@ from nodes.runtime.launchfile import load_plan
 from nodes.runtime.mcap_io import read_records
 from nodes.runtime.node import is_per_tick, make_params
 from nodes.runtime.stall import stall_timeouts
-from tests.conftest import popen_launch
+from tests.conftest import popen_launch, run_launch
 from tests.test_stack_faults import Lines, _pids
 
 DATA = Path(__file__).parents[1] / "data"
@@ -38,6 +38,14 @@ def test_every_node_waits_longer_than_the_nodes_it_waits_for(perception):
             checked += 1
     assert checked >= 4  # perception -> planning -> decision -> control, and perception -> decision
     assert timeouts["decision"] < timeouts["control"]
+
+
+def test_check_shows_the_stall_timeouts_in_loop_order(tmp_path):
+    res = run_launch("full_stack.yaml", "stall_timeout_s:=0.5", "--check", cwd=tmp_path, timeout=120)
+    assert res.returncode == 0, res.stderr
+    (line,) = [x for x in res.stdout.splitlines() if x.startswith("stall timeouts")]
+    assert line == ("stall timeouts along the loop: perception 0.5 s, planning 1 s, decision 1.5 s, control 2 s, "
+                    "sim 2.5 s")
 
 
 def test_no_stall_timeout_means_every_node_waits_forever():
