@@ -236,9 +236,9 @@ def test_topic_list_names_the_latest_stack_s_topics_types_publishers_and_subscri
     env = private_tmp
     proc = popen_launch("demo.yaml", "ticks:=100000000", cwd=tmp_path, env=env)
     try:
-        _wait_for("the stack's graph", lambda: list(tmp_path.glob("runs/*/launch.json")))
-        listing = _cli("topic", "list", env=env)  # no --run: the latest launched stack
-        assert listing.returncode == 0, listing.stderr
+        # no --run: the latest launched stack (the launcher points `latest` at it as it starts running)
+        listing = _wait_for("the stack as `latest`",
+                            lambda: (r := _cli("topic", "list", env=env)).returncode == 0 and r)
         rows = {line.split()[0]: line for line in listing.stdout.splitlines()}
         assert set(rows) == {"/sim/ego", "/sim/episode", "/control/cmd", "/diagnostics"}, listing.stdout
         assert re.fullmatch(r"/sim/ego +EgoState +pub: ticker +sub: echo", rows["/sim/ego"]), rows
@@ -265,7 +265,9 @@ def test_topic_hz_measures_a_paced_topic_and_says_when_none_came(tmp_path, priva
     env = private_tmp
     proc = popen_launch("demo.yaml", "mode:=realtime", "ticks:=100000000", cwd=tmp_path, env=env)
     try:
-        _wait_for("the stack's graph", lambda: list(tmp_path.glob("runs/*/launch.json")))
+        first = _wait_for("a first /sim/ego", lambda: (r := _cli("topic", "echo", "/sim/ego", "-n", "1", "--timeout",
+                                                                 "5", env=env)).returncode == 0 and r)
+        assert json.loads(first.stdout)["header"]["tick"] >= 0  # the ticker publishes: measure now
         code, lines = _hz_lines("/sim/ego", 3.5, env)
         assert code == 0 and lines, lines
         rates = [float(m.group(1)) for line in lines if (m := re.fullmatch(r"/sim/ego: ([0-9.]+) Hz over \d+ "
