@@ -75,6 +75,10 @@ class PlannerEnvConfig:
     reset_seeds: tuple[int, ...] = ()  # resets without a seed cycle through these (evaluation); empty: draw
 
     def __post_init__(self) -> None:
+        self.check()  # a value object: refused when made
+
+    def check(self) -> PlannerEnvConfig:
+        """ValueError naming the first bad field; returns self so it chains."""
         if self.plan_period_ticks < 1:
             raise ValueError(f"PlannerEnvConfig.plan_period_ticks must be >= 1, got {self.plan_period_ticks}")
         if "overrides" in self.decision or "interventions" in self.decision:
@@ -86,6 +90,7 @@ class PlannerEnvConfig:
             raise ValueError(f"PlannerEnvConfig.reward must be one of {', '.join(REWARDS)}, got {self.reward!r}")
         if self.collision_penalty < 0 or self.intervention_penalty < 0:
             raise ValueError("PlannerEnvConfig.collision_penalty and intervention_penalty must be >= 0")
+        return self
 
 
 @dataclass

@@ -63,10 +63,15 @@ class ObservationConfig:
     kind: str = "kinematics"  # "kinematics" or "lanes" (the module's docstring)
 
     def __post_init__(self) -> None:
+        self.check()  # a value object: refused when made
+
+    def check(self) -> ObservationConfig:
+        """ValueError naming the first bad field; returns self so it chains."""
         if self.kind not in KINDS:
             raise ValueError(f"ObservationConfig.kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
         if self.vehicles_count < 1:
             raise ValueError(f"ObservationConfig.vehicles_count must be >= 1, got {self.vehicles_count}")
+        return self
 
     @property
     def shape(self) -> tuple[int, int]:
