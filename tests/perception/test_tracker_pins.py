@@ -191,3 +191,22 @@ def test_shape_alpha_is_in_the_half_open_unit_interval():
     for bad in (0.0, 1.01):
         with pytest.raises(ValueError, match="shape_alpha"):
             TrackerConfig(shape_alpha=bad)
+
+
+def test_tracks_keep_their_ids_when_the_detections_come_in_another_order():
+    tr = Tracker()
+    tr.step(np.array([det(10.0, 0.0), det(30.0, 4.0)]), (0.0, 0.0), (0.0, 0.0), 0.0)
+    out = tr.step(np.array([det(30.1, 4.0), det(10.1, 0.0)]), (0.0, 0.0), (0.0, 0.0), DT)
+    by_id = {int(row[T_ID]): row for row in out}
+    assert by_id[1][T_X] == pytest.approx(10.0, abs=0.2) and by_id[1][T_Y] == pytest.approx(0.0, abs=0.05)
+    assert by_id[2][T_X] == pytest.approx(30.0, abs=0.2) and by_id[2][T_Y] == pytest.approx(4.0, abs=0.05)
+
+
+def test_only_the_tracks_past_max_misses_are_dropped():
+    # A is last seen at frame 0, B at frame 1: at frame 4, A has missed 4 frames (> 3, dropped), B 3 (kept)
+    tr = Tracker()
+    tr.step(np.array([det(10.0, 0.0)]), (0.0, 0.0), (0.0, 0.0), 0.0)
+    tr.step(np.array([det(40.0, 8.0)]), (0.0, 0.0), (0.0, 0.0), DT)
+    for k in range(2, 5):
+        tr.step(np.zeros((0, 6)), (0.0, 0.0), (0.0, 0.0), k * DT)
+    assert list(tr.ids) == [2] and list(tr.misses) == [CFG.max_misses]
