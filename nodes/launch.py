@@ -97,7 +97,8 @@ def _main(argv: list[str] | None, interrupted: DeferredInterrupt) -> int:
                         "launch of the same file, e.g. on another host (needs base_port, i.e. tcp endpoints)")
     parser.add_argument("--progress", metavar="PATH", help="write one JSON line per ended episode to PATH "
                         "(episode, seed, reason, ticks, collision, distance_m, mean_speed_mps, targets, following, "
-                        "interventions), flushed as each episode ends; the file is emptied at the start")
+                        "interventions), each written once its episode is whole (the last one when the run ends); "
+                        "the file is emptied at the start")
     pairs, rest = split_launch_args(sys.argv[1:] if argv is None else argv)
     args, unknown = parser.parse_known_args(rest)
     if unknown:
