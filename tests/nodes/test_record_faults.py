@@ -19,7 +19,7 @@ import pytest
 from mcap.reader import make_reader
 
 from msgs import EgoState
-from nodes.recorder import seal
+from nodes.runtime import seal
 from tests.conftest import ROOT, _env, pid_alive, popen_launch
 
 
