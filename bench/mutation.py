@@ -67,6 +67,11 @@ MODULES: dict[str, Module] = {
                               "test_builder_matches_kinematic_observation_in_view",)),
 }
 QUICK = ("pid",)
+# A mutant whose tests run past (their time in the unmutated run + 2 s) x 3 of wall time is stopped and counted
+# as a timeout (detected: an endless loop, most often in the assignment solver). mutmut's default, x 15 on
+# top of 1 s, costs ~100 s a looping mutant here; the x 3 margin holds on the loaded machine because the
+# times it multiplies were measured on it.
+TIMEOUTS = "timeout_multiplier = 3.0\ntimeout_constant = 2.0"
 # Loaded into every pytest run (-p). Property tests without hypothesis' 200 ms deadline (a mutant slowed by
 # the loaded machine is not a kill) and derandomized, so two runs of a module give the same verdicts. And the
 # codec's memo caches (a float checker and a decoder per message type, built on first use) emptied before
@@ -149,6 +154,7 @@ def prepare(name: str, mod: Module, *, fresh: bool = True) -> Path:
         f"pytest_add_cli_args_test_selection = {toml_list(tests_of(mod))}\n"
         f"pytest_add_cli_args = {toml_list(['-p', PLUGIN_NAME, '-p', 'no:cacheprovider', *deselect])}\n"
         "use_git_change_detection = false\n"
+        f"{TIMEOUTS}\n"
     )
     (work / "pyproject.toml").write_text(pyproject)
     (work / "mutants").mkdir(exist_ok=True)
@@ -309,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="write the table and the survivors here")
     ap.add_argument("--keep", action="store_true", help="keep build/mutation/<module>/ (mutmut's own "
                     "`mutmut show NAME` / `mutmut browse` work there)")
+    ap.add_argument("--resume", action="store_true", help="carry on an interrupted --keep run (its verdicts kept, "
+                    "its timeouts re-tested under the current time limits)")
     ap.add_argument("--survivors", action="store_true", help="re-test only the survivors of the last --keep "
                     "run, against the tests as they are now (the mutated code is that run's copy); the "
                     "other verdicts are that run's")
@@ -331,6 +339,12 @@ def main(argv: list[str] | None = None) -> int:
             # a changed test selection makes mutmut forget every verdict: the others are restored below
             work = prepare(name, mod, fresh=False)
             rc = run_mutmut(work, log, again) if again else 0
+        elif args.resume:
+            work = WORK / name
+            text = (work / "pyproject.toml").read_text()
+            text = re.sub(r"timeout_multiplier = .*\n|timeout_constant = .*\n", "", text) + TIMEOUTS + "\n"
+            (work / "pyproject.toml").write_text(text)  # the test selection as it was: no reset of verdicts
+            rc = run_mutmut(work, log, [])
         else:
             work = prepare(name, mod)
             rc = run_mutmut(work, log)
