@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import math
 
+import msgspec
 import pytest
 
 from evaluation.aggregate import aggregate
-from evaluation.metrics import collision_partner, score_detections
-from evaluation.stats import mean_ci95, t_975
+from evaluation.metrics import MetricParams, collision_partner, motion_metrics, reason_kinds, score_detections
+from evaluation.stats import mean_ci95, t_975, wilson_ci95
+from evaluation.trace import EpisodeTrace
 from msgs import EgoState, Object
 
 EGO = EgoState(x=0.0, y=4.0, heading=0.0, speed=20.0, vx=20.0, vy=0.0, lane_index=1, lateral_offset=0.0,
@@ -112,3 +114,39 @@ def test_t_quantiles_from_the_table_and_beyond_it_to_1e_7():
     for df in (31, 33, 36, 40, 50):  # Cornish-Fisher: "error below 1e-7 there"
         assert abs(t_975(df) - stats.t.ppf(0.975, df)) < 1e-7, df
     assert math.isclose(t_975(10**6), 1.959963984540054, abs_tol=1e-5)
+
+
+def test_wilson_for_one_trial_and_for_all_successes():
+    z2 = 1.959963984540054**2
+    # n = 1, p = 1: centre (1 + z2/2) / (1 + z2), half z2 / 2 / (1 + z2): the interval is [1 / (1 + z2), 1]
+    rate, lo, hi = wilson_ci95(1, 1)
+    assert rate == 1.0 and lo == pytest.approx(1 / (1 + z2), rel=1e-12) and hi == pytest.approx(1.0, rel=1e-12)
+    for n in range(1, 60):
+        assert 0.0 <= wilson_ci95(n, n)[1] and wilson_ci95(n, n)[2] <= 1.0
+        assert wilson_ci95(0, n)[1] >= 0.0
+    with pytest.raises(ValueError, match="successes must be in"):
+        wilson_ci95(-1, 5)
+    assert wilson_ci95(0, 0) == (None, None, None)
+
+
+def trace_of(egos: list[EgoState]) -> EpisodeTrace:
+    n = len(egos)
+    return EpisodeTrace(episode=0, ego=egos, objects_gt=[None] * n, perception=[None] * n, target=[None] * n,
+                        plan=[None] * n, cmd=[None] * n, ego_recv_ns=[None] * n, cmd_recv_ns=[None] * n)
+
+
+def test_a_single_tick_has_no_reward_mean():
+    row = motion_metrics(trace_of([EGO]))
+    assert row["reward_mean_ratio"] is None  # tick 0 answers no step: no reward to average
+
+
+def test_a_lane_hold_shorter_than_a_tick_counts_every_move():
+    # hold 0.05 s is under one 1/15 s tick: each new lane counts at once (wobbles included)
+    lanes = [1, 1, 0, 1, 1]
+    egos = [msgspec.structs.replace(EGO, lane_index=lane, crashed=False) for lane in lanes]
+    assert motion_metrics(trace_of(egos), MetricParams(lane_hold_s=0.05))["lane_changes"] == 2
+
+
+def test_reason_kinds_keep_only_the_text_before_the_first_colon():
+    assert reason_kinds("emergency brake: TTC 1.2 s < 1.5 s: at 12:30; speed capped: 30.0 -> 20.0 m/s") == \
+        ["emergency brake", "speed capped"]
