@@ -11,10 +11,23 @@ import msgspec
 import pytest
 
 from evaluation.aggregate import aggregate
-from evaluation.metrics import MetricParams, collision_partner, motion_metrics, reason_kinds, score_detections
+from evaluation.metrics import (
+    MetricParams,
+    collision_metrics,
+    collision_partner,
+    decision_metrics,
+    episode_metrics,
+    latency_metrics,
+    lead_gap,
+    lead_metrics,
+    motion_metrics,
+    perception_metrics,
+    reason_kinds,
+    score_detections,
+)
 from evaluation.stats import mean_ci95, t_975, wilson_ci95
-from evaluation.trace import EpisodeTrace
-from msgs import EgoState, Object
+from evaluation.trace import DT_S, EpisodeTrace
+from msgs import DrivingTarget, EgoState, Header, Mode, Object, ObjectArray, Plan
 
 EGO = EgoState(x=0.0, y=4.0, heading=0.0, speed=20.0, vx=20.0, vy=0.0, lane_index=1, lateral_offset=0.0,
                crashed=True)  # 5 x 2 m: with another 5 x 2 m box the combined half sizes are 5 m and 2 m
@@ -150,3 +163,156 @@ def test_a_lane_hold_shorter_than_a_tick_counts_every_move():
 def test_reason_kinds_keep_only_the_text_before_the_first_colon():
     assert reason_kinds("emergency brake: TTC 1.2 s < 1.5 s: at 12:30; speed capped: 30.0 -> 20.0 m/s") == \
         ["emergency brake", "speed capped"]
+
+
+# --- whole rows ----------------------------------------------------------------------------------------------
+
+def cruise(n: int, speed: float = 20.0, **kw) -> list[EgoState]:
+    return [msgspec.structs.replace(EGO, header=Header(tick=k, stamp_ns=k * 50_000_000), x=speed * k * DT_S,
+                                    speed=speed, vx=speed, crashed=False, **kw) for k in range(n)]
+
+
+def full_trace(egos: list[EgoState], scenes: list[list[Object]] | None = None, **streams) -> EpisodeTrace:
+    n = len(egos)
+    objects = [ObjectArray(objects=s) for s in scenes] if scenes is not None else [None] * n
+    fields = {name: streams.get(name, [None] * n) for name in
+              ("perception", "target", "plan", "cmd", "ego_recv_ns", "cmd_recv_ns")}
+    return EpisodeTrace(episode=streams.get("episode", 0), seed=streams.get("seed", 0),
+                        end_reason=streams.get("end_reason", "time_limit"), ego=egos, objects_gt=objects, **fields)
+
+
+def test_a_row_has_the_same_keys_with_or_without_each_stream_and_none_for_the_missing():
+    n = 4
+    egos = cruise(n)
+    rich = full_trace(egos, [[]] * n, perception=[ObjectArray(objects=[])] * n,
+                      target=[DrivingTarget(target_lane=1, target_speed=20.0)] * n,
+                      plan=[Plan(action=1)] * n, ego_recv_ns=[k * 10**8 for k in range(n)],
+                      cmd_recv_ns=[k * 10**8 + 10**6 for k in range(n)])
+    bare = full_trace(egos, episode=4, seed=9, end_reason="shutdown")
+    full, row = episode_metrics(rich), episode_metrics(bare)
+    assert set(row) == set(full)
+    assert (row["episode"], row["seed"], row["end_reason"]) == (4, 9, "shutdown")
+    missing = [k for k in full if k.startswith(("perception_", "latency_", "deadline_", "mode_", "override_",
+                                               "intervention_", "following_"))] + ["overridden", "intervened"]
+    assert all(row[k] is None for k in missing if k != "override_reasons") and row["override_reasons"] == ""
+    assert (row["collision"], row["offroad"], row["collision_with"], row["collision_kind"],
+            row["collision_rel_speed_mps"]) == (False, False, -1, "", None)
+    # the series (on by default): time, speed, lateral error and TTC (capped at the horizon: no lead)
+    assert row["series"] == {"t_s": pytest.approx([0.0, 0.05, 0.1, 0.15]), "speed_mps": [20.0] * n,
+                             "lateral_error_m": [0.0] * n, "ttc_s": [10.0] * n}
+    assert "series" not in episode_metrics(bare, series=False)
+    with pytest.raises(ValueError, match="no /sim/ego ticks"):
+        episode_metrics(full_trace([]))
+
+
+def test_collision_from_the_crash_flag_alone_at_its_own_tick():
+    # crashed at tick 3 of 6 (the episode ran on, ended by time): the partner is the one at tick 3, its speed
+    # relative to the ego at tick 2 (3, 4 m/s -> 5 m/s)
+    egos = cruise(6)
+    egos[3] = msgspec.structs.replace(egos[3], crashed=True)
+    hit = Object(id=7, x=4.0, y=0.0, vx=-1.0, vy=0.0)
+    scenes = [[], [], [Object(id=7, x=9.0, y=0.0, vx=-3.0, vy=-4.0)], [hit], [], [Object(id=9, x=4.0, y=0.0,
+                                                                                           vx=0.0, vy=0.0)]]
+    row = collision_metrics(full_trace(egos, scenes))
+    assert (row["collision"], row["collision_with"], row["collision_kind"]) == (True, 7, "rear_end")
+    assert row["collision_rel_speed_mps"] == pytest.approx(5.0)
+
+
+def test_collision_from_the_end_reason_alone_uses_the_last_tick():
+    egos = cruise(3)
+    scenes = [[], [Object(id=5, x=-8.0, y=0.0, vx=6.0, vy=8.0)], [Object(id=5, x=-4.5, y=0.0, vx=1.0, vy=0.0)]]
+    row = collision_metrics(full_trace(egos, scenes, end_reason="collision"))
+    assert (row["collision"], row["collision_with"], row["collision_kind"]) == (True, 5, "rear_ended")
+    assert row["collision_rel_speed_mps"] == pytest.approx(10.0)
+
+
+def test_a_crash_at_the_first_tick_and_a_crash_into_nothing():
+    egos = cruise(2)
+    egos[0] = msgspec.structs.replace(egos[0], crashed=True)
+    row = collision_metrics(full_trace(egos, [[Object(id=2, x=0.0, y=1.5, vx=0.0, vy=-3.0)], []]))
+    assert (row["collision_with"], row["collision_kind"], row["collision_rel_speed_mps"]) == (2, "side", 3.0)
+    row = collision_metrics(full_trace(egos, [[], []]))  # nobody in the scene: a collision with no partner
+    assert (row["collision"], row["collision_with"], row["collision_kind"]) == (True, -1, "")
+    assert row["collision_rel_speed_mps"] is None
+
+
+def test_offroad_from_the_last_tick_off_the_road_alone():
+    egos = cruise(3)
+    egos[2] = msgspec.structs.replace(egos[2], on_road=False)
+    assert collision_metrics(full_trace(egos))["offroad"] is True
+    egos = cruise(3)
+    egos[1] = msgspec.structs.replace(egos[1], on_road=False)  # back on the road at the end
+    assert collision_metrics(full_trace(egos))["offroad"] is False
+
+
+def test_decision_counts_from_the_first_tick_and_for_empty_reasons():
+    modes = [Mode.OVERRIDE, Mode.OVERRIDE, Mode.NOMINAL, Mode.OVERRIDE]
+    targets = [DrivingTarget(target_lane=1, target_speed=20.0, mode=m, reason="") for m in modes]
+    row = decision_metrics(full_trace(cruise(4), target=targets))
+    assert row["override_events"] == 2  # an intervention from tick 0 is an entry too
+    assert row["override_reasons"] == "?:3"  # a reason-less tick counts under "?"
+    assert row["following_ratio"] == 0.0 and row["mode_emergency_ticks"] == 0 and row["mode_following_ticks"] == 0
+
+
+def test_latency_percentiles_and_the_deadline_boundary():
+    n = 4
+    ego_ns = [k * 10**9 for k in range(n)]
+    lat_ms = [50.0, 50.02, 10.0, 30.0]  # 50.0 is at the deadline (not a miss), 50.02 is past it
+    cmd_ns = [e + round(ms * 10**6) for e, ms in zip(ego_ns, lat_ms, strict=True)]
+    row = latency_metrics(full_trace(cruise(n), ego_recv_ns=ego_ns, cmd_recv_ns=cmd_ns), MetricParams(deadline_s=0.05))
+    assert row["deadline_misses"] == 1
+    assert row["latency_p50_ms"] == pytest.approx(40.0)  # the median of 10, 30, 50, 50.02
+    many = list(range(1, 101))  # 1..100 ms: numpy's linear p99 = 1 + 0.99 * 99
+    row = latency_metrics(full_trace(cruise(100), ego_recv_ns=[0] * 100, cmd_recv_ns=[m * 10**6 for m in many]))
+    assert row["latency_p99_ms"] == pytest.approx(99.01)
+
+
+@pytest.mark.parametrize(("obj", "lead"), [
+    (Object(id=1, x=20.0, y=3.0, vx=0.0, vy=0.0, lane_index=1), True),  # labelled in the ego's lane
+    (Object(id=1, x=20.0, y=0.0, vx=0.0, vy=0.0, lane_index=2), False),  # labelled in another lane
+    (Object(id=1, x=20.0, y=1.9, vx=0.0, vy=0.0, lane_index=-1), True),  # unlabelled: |y| < 2 m
+    (Object(id=1, x=20.0, y=2.0, vx=0.0, vy=0.0, lane_index=-1), False),
+    (Object(id=1, x=20.0, y=3.0, vx=0.0, vy=0.0, lane_index=-1), False),
+    (Object(id=1, x=0.0, y=0.0, vx=0.0, vy=0.0, lane_index=1), False),  # alongside: not ahead
+    (Object(id=1, x=0.8, y=0.0, vx=0.0, vy=0.0, lane_index=1), True),
+])
+def test_which_vehicle_is_the_lead(obj, lead):
+    assert (lead_gap(cruise(1)[0], ObjectArray(objects=[obj])) is not None) == lead
+
+
+def test_the_lead_is_the_nearest_in_lane_after_others():
+    ego = cruise(1)[0]
+    scene = ObjectArray(objects=[Object(id=1, x=10.0, y=4.0, vx=0.0, vy=0.0, lane_index=2),
+                                 Object(id=2, x=35.0, y=0.0, vx=0.0, vy=0.0, lane_index=1),
+                                 Object(id=3, x=15.0, y=0.0, vx=5.0, vy=0.0, lane_index=1)])
+    assert lead_gap(ego, scene) == (10.0, -5.0)  # 15 - 5 m (half lengths); pulling away at 5 m/s
+
+
+def test_lead_metrics_alone_headway_definitions_and_ttc_boundary():
+    # lead 15 m ahead bumper to bumper (x = 20), closing at 10 m/s: TTC exactly 1.5 s (not below 1.5 s)
+    egos = cruise(3)
+    scenes = [[Object(id=1, x=20.0, y=0.0, vx=-10.0, vy=0.0, lane_index=1)]] * 3
+    row = lead_metrics(full_trace(egos, scenes))  # leads computed inside
+    assert row["min_ttc_s"] == pytest.approx(1.5) and row["time_ttc_below_s"] == 0.0
+    # headway at 0.5 m/s (the lowest speed it is defined at) of a 0.5 m gap: 1 s; below 0.5 m/s: not defined
+    slow = cruise(2, speed=0.5)
+    near = [[Object(id=1, x=5.5, y=0.0, vx=0.0, vy=0.0, lane_index=1)]] * 2
+    assert lead_metrics(full_trace(slow, near))["min_headway_s"] == pytest.approx(1.0)
+    assert lead_metrics(full_trace(cruise(2, speed=0.3), near))["min_headway_s"] == 10.0  # the cap
+
+
+def test_perception_scores_none_without_a_stream_and_on_empty_ticks():
+    truth = [Object(id=1, x=20.0, y=0.0, vx=0.0, vy=0.0)]
+    row = perception_metrics(full_trace(cruise(2), [truth, truth]))
+    assert all(v is None for v in row.values())
+    empty = [ObjectArray(objects=[])] * 2
+    row = perception_metrics(full_trace(cruise(2), [[], []], perception=empty))  # scored, nothing there
+    assert (row["perception_tp"], row["perception_precision_ratio"], row["perception_recall_ratio"],
+            row["perception_pos_err_median_m"]) == (0, None, None, None)
+    one_each = [ObjectArray(objects=[Object(id=5, x=20.0, y=0.0, vx=0.0, vy=0.0),
+                                     Object(id=6, x=60.0, y=0.0, vx=0.0, vy=0.0)])]
+    row = perception_metrics(full_trace(cruise(1), [truth], perception=one_each))
+    assert row["perception_precision_ratio"] == 0.5 and row["perception_recall_ratio"] == 1.0
+    off = [ObjectArray(objects=[Object(id=5, x=22.5, y=0.0, vx=0.0, vy=0.0)])]  # IoU 1/3
+    assert perception_metrics(full_trace(cruise(1), [truth], perception=off),
+                              MetricParams(iou_min=0.3))["perception_tp"] == 1
