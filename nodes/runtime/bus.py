@@ -168,7 +168,11 @@ class Publisher:
         return True
 
     def _send(self, frames: list[Any]) -> bool:
-        """Send, waiting for room (never dropping); False if given up because the process is stopping."""
+        """Send, waiting for room (never dropping); False if given up because the process is stopping. Once one
+        message is given up, so is every later one: subscribers get a prefix of what was published, with no hole."""
+        if self.unsent:
+            self.unsent += 1
+            return False
         copy = len(frames) < 3 or len(frames[2]) < COPY_THRESHOLD
         while True:  # lockstep: wait for room, never drop; give up only when the process is stopping
             try:
