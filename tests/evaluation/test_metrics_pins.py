@@ -8,13 +8,18 @@ from __future__ import annotations
 import math
 
 import msgspec
+import numpy as np
 import pytest
 
 from evaluation.aggregate import aggregate
 from evaluation.metrics import (
+    ComfortBounds,
     MetricParams,
     collision_metrics,
     collision_partner,
+    comfort_metrics,
+    comfort_series,
+    count_lane_changes,
     decision_metrics,
     episode_metrics,
     latency_metrics,
@@ -24,8 +29,9 @@ from evaluation.metrics import (
     perception_metrics,
     reason_kinds,
     score_detections,
+    ttc_of,
 )
-from evaluation.stats import mean_ci95, t_975, wilson_ci95
+from evaluation.stats import mean_ci95, savgol_derivative, t_975, wilson_ci95
 from evaluation.trace import DT_S, EpisodeTrace
 from msgs import DrivingTarget, EgoState, Header, Mode, Object, ObjectArray, Plan
 
@@ -316,3 +322,98 @@ def test_perception_scores_none_without_a_stream_and_on_empty_ticks():
     off = [ObjectArray(objects=[Object(id=5, x=22.5, y=0.0, vx=0.0, vy=0.0)])]  # IoU 1/3
     assert perception_metrics(full_trace(cruise(1), [truth], perception=off),
                               MetricParams(iou_min=0.3))["perception_tp"] == 1
+
+
+# --- comfort and the derivatives --------------------------------------------------------------------------
+
+def turning(n: int, speed: float, yaw_rate: float, yaw_accel: float = 0.0) -> list[EgoState]:
+    return [msgspec.structs.replace(EGO, crashed=False, speed=speed, vx=speed,
+                                    heading=yaw_rate * k * DT_S + 0.5 * yaw_accel * (k * DT_S) ** 2)
+            for k in range(n)]
+
+
+def test_every_comfort_bound_is_inclusive():
+    # a steady turn at 10 m/s and 0.25 rad/s: lateral 2.5 m/s^2, every other quantity 0; bounds set exactly there
+    bounds = ComfortBounds(lon_accel_min=0.0, lon_accel_max=0.0, lon_jerk_max_abs=0.0, lat_accel_max_abs=2.5,
+                           jerk_max_abs=0.0, yaw_rate_max_abs=0.25, yaw_accel_max_abs=0.0)
+    row = comfort_metrics(trace_of(turning(30, 10.0, 0.25)), MetricParams(comfort=bounds))
+    assert row["comfortable"] is True and row["comfort_ratio"] == 1.0
+    tighter = ComfortBounds(lon_accel_min=0.0, lon_accel_max=0.0, lon_jerk_max_abs=0.0, lat_accel_max_abs=2.0,
+                            jerk_max_abs=0.0, yaw_rate_max_abs=0.25, yaw_accel_max_abs=0.0)
+    assert comfort_metrics(trace_of(turning(30, 10.0, 0.25)), MetricParams(comfort=tighter))["comfort_ratio"] == 0.0
+
+
+def test_the_second_derivatives_in_closed_form():
+    # heading = w0 t + a t^2 / 2 at 10 m/s: yaw acceleration a, lateral acceleration 10 (w0 + a t), so lateral
+    # jerk and the jerk of the acceleration's magnitude are both 10 a; every derivative exact (quadratic)
+    row = comfort_metrics(trace_of(turning(40, 10.0, 0.05, yaw_accel=0.1)))
+    assert row["yaw_accel_max_abs_radps2"] == pytest.approx(0.1, abs=1e-6)
+    assert row["lat_jerk_max_abs_mps3"] == pytest.approx(1.0, abs=1e-6)
+    assert row["jerk_max_abs_mps3"] == pytest.approx(1.0, abs=1e-6)
+    assert set(row) == {"lon_accel_min_mps2", "lon_accel_max_mps2", "lon_jerk_max_abs_mps3", "lat_accel_max_abs_mps2",
+                        "lat_jerk_max_abs_mps3", "jerk_max_abs_mps3", "yaw_rate_max_abs_radps",
+                        "yaw_accel_max_abs_radps2", "comfort_ratio", "comfortable"}
+
+
+def test_a_constant_speed_reads_plus_zero_and_the_window_is_the_one_asked():
+    series = comfort_series(trace_of(cruise(10)))
+    assert all(math.copysign(1.0, v) == 1.0 for v in series["lon_accel"])  # no -0.0 in the tables
+    # window 1 (< 3 samples): plain differences of speed = t^3 (np.gradient), not the 7-sample fit
+    speeds = [(k * DT_S) ** 3 for k in range(12)]
+    egos = [msgspec.structs.replace(EGO, crashed=False, speed=v, vx=v) for v in speeds]
+    row = comfort_metrics(trace_of(egos), MetricParams(comfort_window=1))
+    assert row["lon_accel_max_mps2"] == pytest.approx(float(np.gradient(speeds, DT_S).max()), abs=1e-7)
+
+
+def fit_derivative(y: np.ndarray, dt: float, w: int, order: int) -> np.ndarray:
+    """The documented rule by np.polyfit: per sample, a least-squares polynomial over its window (shifted inwards
+    at the ends), differentiated there."""
+    n, t = len(y), np.arange(len(y)) * dt
+    out = []
+    for j in range(n):
+        start = min(max(j - w // 2, 0), n - w)
+        poly = np.polyfit(t[start:start + w], y[start:start + w], order)
+        out.append(np.polyval(np.polyder(poly), t[j]))
+    return np.array(out)
+
+
+@pytest.mark.parametrize(("n", "w"), [(3, 3), (5, 5), (6, 5), (7, 7), (12, 7)])
+def test_savgol_against_least_squares_fits(n, w):
+    # a window of 7 over a series of n samples: the odd window that fits (n if odd, else n - 1)
+    y = np.sin(np.arange(n) * 0.7) + (np.arange(n) * 0.1) ** 3
+    assert savgol_derivative(y, 0.1, 7) == pytest.approx(fit_derivative(y, 0.1, w, 2), abs=1e-9)
+
+
+def test_savgol_of_other_orders_and_short_series():
+    t = np.arange(9) * 0.2
+    assert savgol_derivative(t**3 - 2 * t, 0.2, 5, order=3) == pytest.approx(3 * t**2 - 2, abs=1e-9)
+    assert savgol_derivative([0, 1], 0.5, 7).tolist() == [2.0, 2.0]  # below order + 1 samples: differences
+    assert savgol_derivative([3.0], 0.1, 7).tolist() == [0.0]
+    assert savgol_derivative([], 0.1, 7).tolist() == []
+
+
+# --- lane changes, rewards, ttc ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("lanes", "changes"), [
+    ([], 0),
+    ([1] * 20 + [0] * 4 + [1] * 20, 0),  # 4 ticks < 8: a wobble
+    ([1] * 20 + [0] * 8 + [1] * 20, 2),  # exactly 8 ticks: a change, and back
+])
+def test_lane_changes_at_the_hold_boundary(lanes, changes):
+    assert count_lane_changes(lanes, hold_ticks=8) == changes
+
+
+def test_rewards_per_second_over_a_short_episode():
+    egos = [msgspec.structs.replace(EGO, header=Header(tick=k), crashed=False, reward=0.0 if k == 0 else 0.5)
+            for k in range(10)]
+    row = motion_metrics(trace_of(egos))  # ticks 0..9: 9 steps = 0.6 s
+    assert row["reward_per_s"] == pytest.approx(9 * 0.5 / (9 * DT_S))
+    single = motion_metrics(trace_of([EGO]))
+    assert single["reward_per_s"] is None and single["duration_s"] == 0.0
+
+
+def test_ttc_at_touching_boxes_and_slow_closing():
+    assert ttc_of(0.0, -1.0) == 0.0  # touching, even when opening
+    assert ttc_of(0.5, 1.0) == 0.5
+    assert ttc_of(10.0, 0.5) == 20.0
+    assert ttc_of(10.0, 0.0) == math.inf
