@@ -1,0 +1,96 @@
+"""Decision's scene geometry and logic pinned at the boundaries their docstrings state: the lane-change gap
+requirement accepted at exactly its length (gap >= need) and with a standing ego, a lane from its label
+(lane 0 included) or from y / lane width, the leader "at or in front of" the ego, the nearest follower among
+several, TTC 0 at touching boxes, an ongoing change aborted only below lc_abort_gap_ratio of the requirement,
+and the minimal-risk ramp starting from the ego's own speed."""
+
+from __future__ import annotations
+
+import pytest
+
+from msgs import Action, EgoState, Mode, Object, ObjectArray, Plan
+from nodes.decision.logic import DecisionLogic, DecisionParams
+from nodes.decision.scene import (
+    Neighbour,
+    Track,
+    lane_change_refusal,
+    lane_of,
+    leader_and_follower,
+    time_to_collision,
+)
+
+P = DecisionParams()
+
+
+def ego(speed: float = 10.0, y: float = 4.0, x: float = 0.0) -> EgoState:
+    lane = int(round(y / 4.0))
+    return EgoState(x=x, y=y, heading=0.0, speed=speed, vx=speed, vy=0.0, lane_index=lane,
+                    lateral_offset=y - 4.0 * lane)
+
+
+def track(x: float, y: float = 0.0, vx: float = 10.0, lane: int = -1, id: int = 1) -> Track:
+    return Track(id=id, x=x, y=y, vx=vx, vy=0.0, length=5.0, width=2.0, lane_index=lane)
+
+
+def neighbour(gap: float, speed: float) -> Neighbour:
+    return Neighbour(track=track(0.0), gap=gap, speed=speed)
+
+
+def test_a_gap_of_exactly_the_requirement_is_accepted():
+    # ego 10 m/s: front need 5 + 10 * 0.5 = 10 m to a lead as fast; rear need 5 + 10 * 0.3 = 8 m to a
+    # follower as fast (no closing terms)
+    e = ego(10.0)
+    assert lane_change_refusal(neighbour(10.0, 10.0), None, e, P) is None
+    assert lane_change_refusal(neighbour(9.99, 10.0), None, e, P) is not None
+    assert lane_change_refusal(None, neighbour(8.0, 10.0), e, P) is None
+    assert lane_change_refusal(None, neighbour(7.99, 10.0), e, P) is not None
+
+
+def test_a_standing_ego_needs_only_the_minimum_front_gap():
+    assert lane_change_refusal(neighbour(5.0, 0.0), None, ego(0.0), P) is None  # 5 + 0 * 0.5 + 0
+
+
+def test_the_default_ratio_is_the_full_requirement():
+    e = ego(10.0)
+    assert lane_change_refusal(neighbour(9.0, 10.0), None, e, P) is not None
+    assert lane_change_refusal(neighbour(9.0, 10.0), None, e, P, ratio=0.5) is None
+
+
+def test_a_lane_from_its_label_else_from_y():
+    assert lane_of(track(0.0, y=5.0, lane=0), 4.0) == 0  # the label wins, lane 0 included
+    assert lane_of(track(0.0, y=8.3, lane=-1), 4.0) == 2  # round(8.3 / 4)
+    assert lane_of(track(0.0, y=5.9, lane=-1), 3.0) == 2  # round(5.9 / 3)
+
+
+def test_the_leader_is_at_or_in_front_of_the_ego_and_the_follower_the_nearest_behind():
+    e = ego(10.0, x=100.0)
+    level, near, far = track(100.0, id=1), track(90.0, id=2), track(70.0, id=3)
+    lead, follow = leader_and_follower((far, level, near), e, lambda t: True)
+    assert lead is not None and lead.track.id == 1  # level with the ego: ahead
+    assert follow is not None and follow.track.id == 2
+    assert leader_and_follower((level,), e, lambda t: True)[1] is None
+
+
+def test_ttc_is_zero_at_touching_boxes_even_without_closing():
+    assert time_to_collision(neighbour(0.0, 10.0), ego(10.0)) == 0.0
+
+
+def test_an_ongoing_change_is_aborted_only_below_the_abort_ratio():
+    # the rear requirement to a follower as fast as the ego (25 m/s) is 5 + 25 * 0.3 = 12.5 m; abort at half of
+    # it (6.25 m): a 9 m gap (centre 14 m behind) keeps the change going
+    logic = DecisionLogic()
+    e = ego(25.0, y=4.0)
+    target = logic.step(0, e, ObjectArray(objects=[]), Plan(action=int(Action.LANE_LEFT), replanned=True))
+    assert target.target_lane == 0
+    still = ego(25.0, y=3.0)  # still in lane 1
+    behind = Object(id=4, x=-14.0, y=-3.0, vx=0.0, vy=0.0)  # lane 0, 9 m bumper to bumper, same speed
+    target = logic.step(1, still, ObjectArray(objects=[behind]), Plan(action=int(Action.LANE_LEFT)))
+    assert (target.target_lane, target.mode) == (0, Mode.NOMINAL)
+
+
+def test_the_minimal_risk_ramp_starts_from_the_ego_speed():
+    # nothing ever received: minimal risk from the first tick, from 0.3 m/s down by mrm_decel * tick
+    logic = DecisionLogic()
+    target = logic.step(0, ego(0.3), None, None)
+    assert target.mode == Mode.MINIMAL_RISK
+    assert target.target_speed == pytest.approx(max(P.mrm_min_speed, 0.3 - P.mrm_decel * P.tick_period))
