@@ -94,3 +94,9 @@ def test_the_minimal_risk_ramp_starts_from_the_ego_speed():
     target = logic.step(0, ego(0.3), None, None)
     assert target.mode == Mode.MINIMAL_RISK
     assert target.target_speed == pytest.approx(max(P.mrm_min_speed, 0.3 - P.mrm_decel * P.tick_period))
+
+
+def test_ttc_is_gap_over_closing_speed_for_small_gaps_and_slow_closing():
+    assert time_to_collision(neighbour(0.5, 5.0), ego(10.0)) == pytest.approx(0.1)  # 0.5 m at 5 m/s
+    assert time_to_collision(neighbour(10.0, 9.5), ego(10.0)) == pytest.approx(20.0)  # 10 m at 0.5 m/s
+    assert time_to_collision(neighbour(10.0, 10.0), ego(10.0)) == float("inf")
