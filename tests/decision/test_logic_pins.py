@@ -16,6 +16,8 @@ from nodes.decision.scene import (
     lane_change_refusal,
     lane_of,
     leader_and_follower,
+    required_decel,
+    speed_cap,
     time_to_collision,
 )
 
@@ -100,3 +102,22 @@ def test_ttc_is_gap_over_closing_speed_for_small_gaps_and_slow_closing():
     assert time_to_collision(neighbour(0.5, 5.0), ego(10.0)) == pytest.approx(0.1)  # 0.5 m at 5 m/s
     assert time_to_collision(neighbour(10.0, 9.5), ego(10.0)) == pytest.approx(20.0)  # 10 m at 0.5 m/s
     assert time_to_collision(neighbour(10.0, 10.0), ego(10.0)) == float("inf")
+
+
+@pytest.mark.parametrize(("gap", "lead_speed", "speed", "why"), [
+    # headway: 20 + (25 - 3 - 1 * 20) / 2 = 21 (braking sqrt(20^2 + 2 * 3 * 22) = 23.07, TTC 20 + 25 / 3 = 28.3)
+    (25.0, 20.0, 21.0, "headway"),
+    # braking: sqrt(10^2 + 2 * 3 * 27) = 16.19 (headway 10 + 17 / 2 = 18.5, TTC 10 + 30 / 3 = 20)
+    (30.0, 10.0, (100.0 + 6.0 * 27.0) ** 0.5, "braking distance"),
+    # TTC: 0 + 20 / 3 = 6.67 (headway (20 - 3) / 2 = 8.5, braking sqrt(6 * 17) = 10.1)
+    (20.0, 0.0, 20.0 / 3.0, "ttc"),
+])
+def test_the_speed_cap_is_the_lowest_of_its_three_limits(gap, lead_speed, speed, why):
+    cap = speed_cap(neighbour(gap, lead_speed), ego(25.0), P)
+    assert cap.speed == pytest.approx(speed) and cap.why == why
+
+
+def test_the_required_braking_to_stop_the_closing_at_the_stop_gap():
+    # closing 2 m/s with 0.5 m of room before the 1 m stop gap: 2^2 / (2 * 0.5) = 4 m/s^2; no room: infinite
+    assert required_decel(neighbour(1.5, 8.0), ego(10.0), P) == pytest.approx(4.0)
+    assert required_decel(neighbour(1.0, 8.0), ego(10.0), P) == float("inf")
