@@ -13,6 +13,7 @@ from nodes.decision.logic import DecisionLogic, DecisionParams
 from nodes.decision.scene import (
     Neighbour,
     Track,
+    in_corridor,
     lane_change_refusal,
     lane_of,
     leader_and_follower,
@@ -121,3 +122,44 @@ def test_the_required_braking_to_stop_the_closing_at_the_stop_gap():
     # closing 2 m/s with 0.5 m of room before the 1 m stop gap: 2^2 / (2 * 0.5) = 4 m/s^2; no room: infinite
     assert required_decel(neighbour(1.5, 8.0), ego(10.0), P) == pytest.approx(4.0)
     assert required_decel(neighbour(1.0, 8.0), ego(10.0), P) == float("inf")
+    assert required_decel(neighbour(3.0, 9.5), ego(10.0), P) == pytest.approx(0.25 / 4.0)  # 0.5 m/s, 2 m room
+    assert required_decel(neighbour(3.0, 12.0), ego(10.0), P) == 0.0  # opening
+
+
+def test_corridor_edges_and_cut_in_prediction():
+    p = DecisionParams(lateral_margin=0.5, cut_in_horizon=5.0)  # half width 0.5 * (2 + 2) + 0.5 = 2.5 m
+    e = ego(10.0)
+    assert not in_corridor(track(20.0, y=2.5), 0.0, e, p)  # on the edge: outside
+    # moving in at exactly the minimum lateral speed: predicted 5 s ahead at y = 4.5 - 2.5 = 2.0, inside
+    assert in_corridor(Track(1, 20.0, 4.5, 10.0, -0.5, 5.0, 2.0, -1), 0.0, e, p)
+    # crossing the corridor within the horizon (3 m to -7 m), and landing on its centre line
+    q = DecisionParams()
+    assert in_corridor(Track(1, 20.0, 3.0, 10.0, -10.0, 5.0, 2.0, -1), 0.0, e, q)
+    assert in_corridor(Track(1, 20.0, 3.0, 10.0, -3.0, 5.0, 2.0, -1), 0.0, e, q)
+
+
+def test_the_target_lane_and_a_level_vehicle_are_in_the_path():
+    logic = DecisionLogic()
+    e = ego(25.0, y=4.0)
+    logic.step(0, e, ObjectArray(objects=[]), Plan(action=int(Action.LANE_LEFT), replanned=True))
+    # the change is accepted (target lane 0); a slow car 40 m ahead in lane 0 only caps the speed
+    slow = Object(id=3, x=40.0, y=-4.0, vx=-15.0, vy=0.0)
+    target = logic.step(1, e, ObjectArray(objects=[slow]), Plan(action=int(Action.LANE_LEFT)))
+    assert target.target_lane == 0 and target.target_speed < 20.0
+    # a car level with the ego in its lane (overlapping): TTC 0, emergency
+    level = Object(id=4, x=0.0, y=0.0, vx=0.0, vy=0.0)
+    target = DecisionLogic().step(0, ego(25.0), ObjectArray(objects=[level]), Plan(action=1))
+    assert target.mode == Mode.EMERGENCY
+
+
+def test_the_emergency_hysteresis_is_forgotten_once_the_road_is_clear():
+    # TTC 1.0 s: emergency; then nobody ahead; then TTC 1.8 s (between entry 1.5 s and exit 2.0 s): no emergency
+    logic = DecisionLogic()
+    e = ego(20.0)
+
+    def lead(gap: float, closing: float) -> ObjectArray:
+        return ObjectArray(objects=[Object(id=5, x=gap + 5.0, y=0.0, vx=-closing, vy=0.0)])
+
+    assert logic.step(0, e, lead(10.0, 10.0), Plan(action=1)).mode == Mode.EMERGENCY
+    assert logic.step(1, e, ObjectArray(objects=[]), Plan(action=1)).mode == Mode.NOMINAL
+    assert logic.step(2, e, lead(9.0, 5.0), Plan(action=1)).mode != Mode.EMERGENCY  # braking 25 / 16 m/s^2 only
