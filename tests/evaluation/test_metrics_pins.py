@@ -417,3 +417,23 @@ def test_ttc_at_touching_boxes_and_slow_closing():
     assert ttc_of(0.5, 1.0) == 0.5
     assert ttc_of(10.0, 0.5) == 20.0
     assert ttc_of(10.0, 0.0) == math.inf
+
+
+def test_episode_metrics_hands_its_params_to_every_part():
+    n = 5
+    egos = [msgspec.structs.replace(e, lane_index=lane) for e, lane in zip(cruise(n), [1, 1, 0, 1, 1], strict=True)]
+    truth = [Object(id=1, x=20.0, y=0.0, vx=0.0, vy=0.0)]
+    off = ObjectArray(objects=[Object(id=5, x=22.5, y=0.0, vx=0.0, vy=0.0)])  # IoU 1/3 with the truth
+    trace = full_trace(egos, [truth] * n, perception=[off] * n, ego_recv_ns=[0] * n,
+                       cmd_recv_ns=[55_000_000] * n)  # 55 ms each
+    params = MetricParams(lane_hold_s=0.05, iou_min=0.3, deadline_s=0.05, ttc_horizon_s=4.0,
+                          comfort=ComfortBounds(lon_accel_min=0.1))  # asks for at least 0.1 m/s^2
+    row = episode_metrics(trace, params)
+    assert row["lane_changes"] == 2  # a one-tick hold counts the wobble
+    assert row["perception_tp"] == n  # matched at IoU 1/3 >= 0.3
+    assert row["deadline_misses"] == n  # 55 ms > 50 ms
+    assert row["min_ttc_s"] == 4.0 and row["series"]["ttc_s"] == [4.0] * n  # the lead is not closing
+    assert row["comfortable"] is False  # a cruise at constant speed is below that
+    loose = episode_metrics(trace)
+    assert (loose["lane_changes"], loose["perception_tp"], loose["deadline_misses"]) == (0, 0, 0)
+    assert loose["comfortable"] is True
