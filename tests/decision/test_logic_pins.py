@@ -163,3 +163,45 @@ def test_the_emergency_hysteresis_is_forgotten_once_the_road_is_clear():
     assert logic.step(0, e, lead(10.0, 10.0), Plan(action=1)).mode == Mode.EMERGENCY
     assert logic.step(1, e, ObjectArray(objects=[]), Plan(action=1)).mode == Mode.NOMINAL
     assert logic.step(2, e, lead(9.0, 5.0), Plan(action=1)).mode != Mode.EMERGENCY  # braking 25 / 16 m/s^2 only
+
+
+def car_ahead(gap: float, closing: float, id: int = 5) -> Object:
+    """A vehicle in the ego's lane `gap` m ahead bumper to bumper, `closing` m/s slower than the ego."""
+    return Object(id=id, x=gap + 5.0, y=0.0, vx=-closing, vy=0.0)
+
+
+def test_the_lowest_cap_wins_not_the_slowest_lead():
+    # A: 15 m/s, 100 m ahead (cap 28.4 m/s, braking distance); B: 20 m/s, 10 m ahead (cap 17 m/s, headway)
+    target = DecisionLogic().step(0, ego(25.0), ObjectArray(objects=[car_ahead(100.0, 10.0, 1),
+                                                                    car_ahead(10.0, 5.0, 2)]), Plan(action=1))
+    assert target.target_speed == pytest.approx(17.0) and "vehicle 2" in target.reason
+
+
+def test_a_cap_within_the_tolerance_is_applied_but_not_reported():
+    # a lead at 24 m/s 28.6 m ahead: headway cap 24 + (28.6 - 3 - 24) / 2 = 24.8 m/s, 0.2 m/s under the 25 m/s set-point
+    target = DecisionLogic(DecisionParams(initial_speed=25.0)).step(
+        0, ego(25.0), ObjectArray(objects=[car_ahead(28.6, 1.0)]), Plan(action=1))
+    assert target.target_speed == pytest.approx(24.8) and target.mode == Mode.NOMINAL
+
+
+@pytest.mark.parametrize(("gap", "closing"), [
+    (15.0, 10.0),  # TTC exactly 1.5 s (braking needed 100 / 28 = 3.6 m/s^2)
+    (19.0, 12.0),  # braking needed exactly 144 / (2 * 18) = 4 m/s^2 (TTC 1.58 s)
+])
+def test_emergency_thresholds_are_strict(gap, closing):
+    target = DecisionLogic().step(0, ego(25.0), ObjectArray(objects=[car_ahead(gap, closing)]), Plan(action=1))
+    assert target.mode != Mode.EMERGENCY and target.max_decel == 0.0
+
+
+def test_the_emergency_names_the_lead_with_the_lowest_ttc():
+    target = DecisionLogic().step(0, ego(25.0), ObjectArray(objects=[car_ahead(10.0, 8.0, 1),
+                                                                    car_ahead(4.0, 8.0, 2)]), Plan(action=1))
+    assert target.mode == Mode.EMERGENCY and "vehicle 2 4.0 m ahead" in target.reason
+
+
+def test_without_lc_abort_an_ongoing_change_goes_on():
+    logic = DecisionLogic(DecisionParams(lc_abort=False))
+    logic.step(0, ego(25.0, y=4.0), ObjectArray(objects=[]), Plan(action=int(Action.LANE_LEFT), replanned=True))
+    close = Object(id=4, x=-7.0, y=-3.0, vx=8.0, vy=0.0)  # lane 0, 2 m behind and 8 m/s faster
+    target = logic.step(1, ego(25.0, y=3.0), ObjectArray(objects=[close]), Plan(action=int(Action.LANE_LEFT)))
+    assert target.target_lane == 0 and target.mode != Mode.OVERRIDE
