@@ -12,6 +12,7 @@ from msgs import Action, EgoState, Mode, Object, ObjectArray, Plan
 from nodes.decision.logic import DecisionLogic, DecisionParams
 from nodes.decision.scene import (
     Neighbour,
+    Snapshot,
     Track,
     in_corridor,
     lane_change_refusal,
@@ -205,3 +206,13 @@ def test_without_lc_abort_an_ongoing_change_goes_on():
     close = Object(id=4, x=-7.0, y=-3.0, vx=8.0, vy=0.0)  # lane 0, 2 m behind and 8 m/s faster
     target = logic.step(1, ego(25.0, y=3.0), ObjectArray(objects=[close]), Plan(action=int(Action.LANE_LEFT)))
     assert target.target_lane == 0 and target.mode != Mode.OVERRIDE
+
+
+@pytest.mark.parametrize(("ticks", "period"), [(3, 0.1), (10, 0.1), (0, 0.1)])
+def test_a_snapshot_is_carried_forward_along_the_road_only(ticks, period):
+    objects = ObjectArray(objects=[Object(id=9, x=20.0, y=-4.0, vx=-2.0, vy=0.5, lane_index=0)])
+    snap = Snapshot.of(objects, ego(10.0, x=100.0), tick=7)
+    (t,) = snap.at(7 + ticks, period)
+    dt = ticks * period
+    assert (t.id, t.x, t.y, t.vx, t.vy, t.lane_index) == (9, pytest.approx(120.0 + 8.0 * dt), 0.0, 8.0, 0.5, 0)
+    assert snap.at(5, period) == snap.tracks  # an older tick: not carried back
