@@ -6,9 +6,10 @@ and the minimal-risk ramp starting from the ego's own speed."""
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
-from msgs import Action, EgoState, Mode, Object, ObjectArray, Plan
+from msgs import Action, EgoState, Header, Mode, Object, ObjectArray, Plan
 from nodes.decision.logic import DecisionLogic, DecisionParams
 from nodes.decision.scene import (
     Neighbour,
@@ -216,3 +217,49 @@ def test_a_snapshot_is_carried_forward_along_the_road_only(ticks, period):
     dt = ticks * period
     assert (t.id, t.x, t.y, t.vx, t.vy, t.lane_index) == (9, pytest.approx(120.0 + 8.0 * dt), 0.0, 8.0, 0.5, 0)
     assert snap.at(5, period) == snap.tracks  # an older tick: not carried back
+
+
+def test_the_target_lane_follows_a_road_that_loses_lanes_and_starts_in_lane_zero():
+    logic = DecisionLogic()
+    assert logic.step(0, ego(25.0, y=0.0), ObjectArray(objects=[]), Plan(action=1)).target_lane == 0
+    logic = DecisionLogic()
+    e3 = ego(25.0, y=12.0)  # lane 3 of 4
+    assert logic.step(0, e3, ObjectArray(objects=[]), Plan(action=1)).target_lane == 3
+    two = msgspec.structs.replace(ego(25.0, y=0.0), lanes_count=2)  # the road narrows to 2 lanes
+    assert logic.step(1, two, ObjectArray(objects=[]), Plan(action=1)).target_lane == 1
+
+
+def test_input_ticks_age_the_inputs():
+    p = Plan(action=1)
+    logic = DecisionLogic()
+    # objects passed with an old tick are stale at once
+    t = logic.step(10, ego(), ObjectArray(objects=[]), p, objects_tick=5)
+    assert t.mode == Mode.MINIMAL_RISK and "perception stale 5 ticks > 3" in t.reason
+    logic = DecisionLogic()
+    logic.step(0, ego(), ObjectArray(objects=[]), p)
+    assert logic.step(2, ego(), None, p).mode == Mode.NOMINAL  # nothing new, 2 ticks old: still fresh
+    assert logic.step(10, ego(), None, p, objects_tick=10).mode == Mode.NOMINAL  # received at 10
+    logic = DecisionLogic()
+    logic.step(0, ego(), ObjectArray(objects=[]), p)
+    assert logic.step(2, ego(), ObjectArray(objects=[]), None).mode == Mode.NOMINAL  # plan 2 ticks old
+    assert logic.step(10, ego(), ObjectArray(objects=[]), None, plan_tick=10).mode == Mode.NOMINAL
+
+
+def test_a_lane_change_asked_during_minimal_risk_is_not_made_later():
+    logic = DecisionLogic()
+    logic.step(0, ego(25.0), None, Plan(action=1, replanned=True))  # no perception yet: minimal risk
+    logic.step(1, ego(25.0), None, Plan(action=int(Action.LANE_LEFT), replanned=True))
+    target = logic.step(2, ego(25.0), ObjectArray(objects=[]), Plan(action=int(Action.LANE_LEFT)))
+    assert target.target_lane == 1 and target.mode == Mode.NOMINAL
+
+
+def test_the_target_carries_the_ego_header_and_joins_reasons_by_semicolons():
+    e = msgspec.structs.replace(ego(25.0), header=Header(episode=2, tick=33))
+    target = DecisionLogic().step(33, e, ObjectArray(objects=[car_ahead(4.0, 8.0)]), Plan(action=1))
+    assert target.header == e.header
+    assert target.reason.startswith("emergency brake: ") and "; speed capped: " in target.reason
+
+
+def test_an_unknown_action_names_the_range():
+    with pytest.raises(ValueError, match=r"0\.\.4"):
+        DecisionLogic().step(0, ego(), ObjectArray(objects=[]), Plan(action=9))
