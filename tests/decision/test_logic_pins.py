@@ -134,6 +134,9 @@ def test_corridor_edges_and_cut_in_prediction():
     assert not in_corridor(track(20.0, y=2.5), 0.0, e, p)  # on the edge: outside
     # moving in at exactly the minimum lateral speed: predicted 5 s ahead at y = 4.5 - 2.5 = 2.0, inside
     assert in_corridor(Track(1, 20.0, 4.5, 10.0, -0.5, 5.0, 2.0, -1), 0.0, e, p)
+    # predicted onto the edge (4.5 - 0.5 * 4 = 2.5 m after 4 s): outside
+    assert not in_corridor(Track(1, 20.0, 4.5, 10.0, -0.5, 5.0, 2.0, -1), 0.0, e,
+                           DecisionParams(lateral_margin=0.5, cut_in_horizon=4.0))
     # crossing the corridor within the horizon (3 m to -7 m), and landing on its centre line
     q = DecisionParams()
     assert in_corridor(Track(1, 20.0, 3.0, 10.0, -10.0, 5.0, 2.0, -1), 0.0, e, q)
