@@ -114,3 +114,11 @@ def test_shape_for_shape_and_the_highway_env_config():
     assert ObservationConfig(vehicles_count=1).vehicles_count == 1
     with pytest.raises(ValueError, match="vehicles_count"):
         ObservationConfig(vehicles_count=0)
+
+
+def test_lanes_lane_index_on_a_two_lane_road_and_for_shape_keeps_see_behind():
+    obs = build_observation([], ego(lane=1, lanes=2), LANES)
+    assert obs[0, 2] == 1.0 and obs[0, 6] == 1.0  # lane 1 of [0, 1]: +1, and the rightmost
+    assert ObservationConfig.for_shape((4, 7), see_behind=False) == ObservationConfig(kind="lanes", see_behind=False)
+    with pytest.raises(ValueError, match="kinematics, lanes"):
+        ObservationConfig(kind="grid")
