@@ -144,3 +144,37 @@ def test_the_largest_image_is_accepted():
     body = encode_body(Image(header=H, width=4096, height=4096))
     _, msg = decode([b"/sim/camera", body, bytes(MAX_IMAGE_BYTES)])
     assert (msg.width, msg.height, len(msg.data)) == (4096, 4096, MAX_IMAGE_BYTES)
+
+
+def test_an_images_body_carries_an_empty_data_field():
+    frames = encode("/sim/camera", image())
+    assert msgpack.unpackb(frames[1])["data"] == b""  # msgs/README.md: the pixels travel in frame 2 only
+
+
+def test_a_one_pixel_image_is_valid():
+    frames = encode("/sim/camera", image(1, 1))
+    _, msg = decode(frames)
+    assert (msg.width, msg.height, len(msg.data)) == (1, 1, 3)
+
+
+def message(frames) -> str:
+    with pytest.raises(DecodeError) as err:
+        decode(frames)
+    return str(err.value)
+
+
+def test_each_error_message_says_what_was_wrong_and_on_which_topic():
+    img = encode("/sim/camera", image())
+    assert message([b"/control/cmd"]) == "bad_frame_count: 1 frames, expected 2 or 3"
+    assert message([b"\xff", cmd_body()]) == "bad_topic: topic frame is not UTF-8"
+    assert message([b"/nope", cmd_body()]) == "unknown_topic: topic '/nope' is not registered"
+    assert message([b"/sim/ego", b"\x80" * (MAX_BODY_BYTES + 1)]).startswith(
+        f"oversize: /sim/ego: body of {MAX_BODY_BYTES + 1} bytes exceeds {MAX_BODY_BYTES}")
+    assert message([b"/control/cmd", cmd_body(acceleration="x")]).startswith(
+        "bad_body: /control/cmd: not a valid ControlCommand: ")
+    assert message([b"/control/cmd", cmd_body(), b"x"]) == \
+        "bad_frame_count: /control/cmd: ControlCommand carries no buffer frame"
+    assert message(img[:2]) == "bad_frame_count: /sim/camera: an Image needs its pixel frame"
+    assert message([img[0], img[1], b"abc"]) == "bad_image: /sim/camera: 3 pixel bytes, expected 72"
+    bgr = encode_body(Image(header=H, width=6, height=4, encoding="bgr8"))
+    assert message([b"/sim/camera", bgr, b""]) == "bad_image: /sim/camera: unsupported image 6x4 bgr8"
