@@ -179,3 +179,11 @@ def test_params_at_nuplans_comfort_bounds_are_accepted_and_an_infinite_gain_is_n
     for name in ("kp_speed", "ki_speed", "kd_speed", "ki_lateral", "ki_heading"):
         with pytest.raises(ValueError, match=name):
             msgspec.structs.replace(P, **{name: math.inf}).check()
+
+
+@pytest.mark.parametrize(("name", "value", "unit"), [("accel_max", 2.5, "m/s^2"), ("decel_max", 4.1, "m/s^2"),
+                                                    ("jerk_max", 4.2, "m/s^3")])
+def test_a_param_beyond_nuplans_bound_is_refused_with_its_unit(name, value, unit):
+    with pytest.raises(ValueError) as err:
+        msgspec.structs.replace(P, **{name: value}).check()
+    assert name in str(err.value) and f"{value} {unit}" in str(err.value)
