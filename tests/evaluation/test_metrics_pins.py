@@ -226,17 +226,28 @@ def test_collision_from_the_crash_flag_alone_at_its_own_tick():
 
 def test_collision_from_the_end_reason_alone_uses_the_last_tick():
     egos = cruise(3)
-    scenes = [[], [Object(id=5, x=-8.0, y=0.0, vx=6.0, vy=8.0)], [Object(id=5, x=-4.5, y=0.0, vx=1.0, vy=0.0)]]
+    scenes = [[Object(id=5, x=-12.0, y=0.0, vx=0.0, vy=3.0)], [Object(id=5, x=-8.0, y=0.0, vx=6.0, vy=8.0)],
+              [Object(id=5, x=-4.5, y=0.0, vx=1.0, vy=0.0)]]
     row = collision_metrics(full_trace(egos, scenes, end_reason="collision"))
     assert (row["collision"], row["collision_with"], row["collision_kind"]) == (True, 5, "rear_ended")
     assert row["collision_rel_speed_mps"] == pytest.approx(10.0)
 
 
 def test_a_crash_at_the_first_tick_and_a_crash_into_nothing():
+    egos = cruise(3)
+    egos[0] = msgspec.structs.replace(egos[0], crashed=True)
+    side = Object(id=2, x=0.0, y=1.5, vx=0.0, vy=-3.0)
+    later = Object(id=2, x=0.0, y=1.5, vx=9.0, vy=0.0)
+    row = collision_metrics(full_trace(egos, [[side], [later], [later]]))  # no tick before the first
+    assert (row["collision_with"], row["collision_kind"], row["collision_rel_speed_mps"]) == (2, "side", 3.0)
+    egos = cruise(3)
+    egos[1] = msgspec.structs.replace(egos[1], crashed=True)
+    row = collision_metrics(full_trace(egos, [[later], [side], []]))  # at tick 1: the speed of tick 0
+    assert row["collision_rel_speed_mps"] == 9.0
+    row = collision_metrics(full_trace(egos, [[], [side], []]))  # not seen before: its speed at the crash
+    assert row["collision_rel_speed_mps"] == 3.0
     egos = cruise(2)
     egos[0] = msgspec.structs.replace(egos[0], crashed=True)
-    row = collision_metrics(full_trace(egos, [[Object(id=2, x=0.0, y=1.5, vx=0.0, vy=-3.0)], []]))
-    assert (row["collision_with"], row["collision_kind"], row["collision_rel_speed_mps"]) == (2, "side", 3.0)
     row = collision_metrics(full_trace(egos, [[], []]))  # nobody in the scene: a collision with no partner
     assert (row["collision"], row["collision_with"], row["collision_kind"]) == (True, -1, "")
     assert row["collision_rel_speed_mps"] is None
@@ -246,13 +257,14 @@ def test_offroad_from_the_last_tick_off_the_road_alone():
     egos = cruise(3)
     egos[2] = msgspec.structs.replace(egos[2], on_road=False)
     assert collision_metrics(full_trace(egos))["offroad"] is True
+    assert collision_metrics(full_trace(cruise(3), end_reason="offroad"))["offroad"] is True  # the end reason alone
     egos = cruise(3)
     egos[1] = msgspec.structs.replace(egos[1], on_road=False)  # back on the road at the end
     assert collision_metrics(full_trace(egos))["offroad"] is False
 
 
 def test_decision_counts_from_the_first_tick_and_for_empty_reasons():
-    modes = [Mode.OVERRIDE, Mode.OVERRIDE, Mode.NOMINAL, Mode.OVERRIDE]
+    modes = [Mode.OVERRIDE, Mode.NOMINAL, Mode.OVERRIDE, Mode.OVERRIDE]
     targets = [DrivingTarget(target_lane=1, target_speed=20.0, mode=m, reason="") for m in modes]
     row = decision_metrics(full_trace(cruise(4), target=targets))
     assert row["override_events"] == 2  # an intervention from tick 0 is an entry too
@@ -397,6 +409,7 @@ def test_savgol_of_other_orders_and_short_series():
 @pytest.mark.parametrize(("lanes", "changes"), [
     ([], 0),
     ([1] * 20 + [0] * 4 + [1] * 20, 0),  # 4 ticks < 8: a wobble
+    ([1] * 20 + [0] * 7 + [1] * 20, 0),  # 7 ticks < 8
     ([1] * 20 + [0] * 8 + [1] * 20, 2),  # exactly 8 ticks: a change, and back
 ])
 def test_lane_changes_at_the_hold_boundary(lanes, changes):
@@ -437,3 +450,20 @@ def test_episode_metrics_hands_its_params_to_every_part():
     loose = episode_metrics(trace)
     assert (loose["lane_changes"], loose["perception_tp"], loose["deadline_misses"]) == (0, 0, 0)
     assert loose["comfortable"] is True
+
+
+def test_a_lead_labelled_lane_zero_in_lane_zero():
+    ego0 = msgspec.structs.replace(cruise(1)[0], lane_index=0, y=0.0)
+    assert lead_gap(ego0, ObjectArray(objects=[Object(id=1, x=20.0, y=3.0, vx=0.0, vy=0.0, lane_index=0)])) is not None
+
+
+def test_perception_skips_unscored_ticks_and_recall_with_equal_hits_and_misses():
+    truth = [Object(id=1, x=20.0, y=0.0, vx=0.0, vy=0.0), Object(id=2, x=40.0, y=4.0, vx=0.0, vy=0.0)]
+    seen = ObjectArray(objects=[Object(id=5, x=20.0, y=0.0, vx=0.0, vy=0.0)])
+    row = perception_metrics(full_trace(cruise(2), [truth, truth], perception=[None, seen]))
+    assert (row["perception_tp"], row["perception_fn"], row["perception_recall_ratio"]) == (1, 1, 0.5)
+
+
+def test_only_overridden_makes_override_episodes():
+    agg = aggregate([{"episode": 0, "collision": True}, {"episode": 1, "collision": False}])
+    assert "override_episodes" not in agg and agg["collision_rate"] == 0.5
