@@ -266,3 +266,33 @@ def test_the_target_carries_the_ego_header_and_joins_reasons_by_semicolons():
 def test_an_unknown_action_names_the_range():
     with pytest.raises(ValueError, match=r"0\.\.4"):
         DecisionLogic().step(0, ego(), ObjectArray(objects=[]), Plan(action=9))
+
+
+def test_a_refused_change_from_the_last_lane_is_retried():
+    # ego in lane 3 of 4 asks for lane 2; a car alongside in lane 2 refuses it; once it has gone, the retry takes it
+    logic = DecisionLogic()
+    e = ego(25.0, y=12.0)
+    alongside = Object(id=6, x=1.0, y=-4.0, vx=0.0, vy=0.0)
+    t = logic.step(0, e, ObjectArray(objects=[alongside]), Plan(action=int(Action.LANE_LEFT), replanned=True))
+    assert (t.target_lane, t.mode) == (3, Mode.OVERRIDE)
+    t = logic.step(1, e, ObjectArray(objects=[]), Plan(action=int(Action.LANE_LEFT)))
+    assert t.target_lane == 2
+
+
+def test_a_cap_exactly_at_the_tolerance_is_not_reported():
+    # headway cap 24 + (28 - 3 - 24) / 2 = 24.5 m/s: exactly 0.5 m/s under the 25 m/s set-point
+    target = DecisionLogic(DecisionParams(initial_speed=25.0)).step(
+        0, ego(25.0), ObjectArray(objects=[car_ahead(28.0, 1.0)]), Plan(action=1))
+    assert target.target_speed == pytest.approx(24.5) and target.mode == Mode.NOMINAL
+
+
+def test_the_lowest_ttc_lead_is_named_whatever_the_order():
+    target = DecisionLogic().step(0, ego(25.0), ObjectArray(objects=[car_ahead(4.0, 8.0, 2),
+                                                                    car_ahead(10.0, 8.0, 1)]), Plan(action=1))
+    assert "vehicle 2 4.0 m ahead" in target.reason
+
+
+def test_an_emergency_at_exactly_the_ttc_limit_is_reported_by_its_braking():
+    # gap 18 m closing at 12 m/s: TTC 1.5 s (not below), braking 144 / 34 = 4.2 m/s^2 > 4
+    target = DecisionLogic().step(0, ego(25.0), ObjectArray(objects=[car_ahead(18.0, 12.0)]), Plan(action=1))
+    assert target.mode == Mode.EMERGENCY and "emergency brake: needs 4.2 m/s^2 > 4.0" in target.reason
