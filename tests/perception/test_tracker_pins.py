@@ -210,3 +210,15 @@ def test_only_the_tracks_past_max_misses_are_dropped():
     for k in range(2, 5):
         tr.step(np.zeros((0, 6)), (0.0, 0.0), (0.0, 0.0), k * DT)
     assert list(tr.ids) == [2] and list(tr.misses) == [CFG.max_misses]
+
+
+def test_the_lateral_prior_and_the_ego_lateral_speed():
+    # init_vy_std 2 m/s (P_vy = 4), the ego drifting across at 0.5 m/s: the reported VY is relative to it
+    cfg = TrackerConfig(init_vy_std=2.0)
+    tr = Tracker(cfg)
+    tr.step(np.array([det(10.0, 0.0)]), (0.0, 0.0), (0.0, 0.5), 0.0)
+    (row,) = tr.step(np.array([det(10.0, 0.2)]), (0.0, 0.0), (0.0, 0.5), 0.1)
+    r, q, dt = cfg.meas_std**2, cfg.accel_std_y**2, 0.1
+    p00 = r + 4.0 * dt**2 + q * dt**3 / 3
+    p10 = 4.0 * dt + q * dt**2 / 2
+    assert row[T_VY] == pytest.approx(p10 / (p00 + r) * 0.2 - 0.5, abs=1e-12)
