@@ -201,7 +201,7 @@ def test_emergency_thresholds_are_strict(gap, closing):
 def test_the_emergency_names_the_lead_with_the_lowest_ttc():
     target = DecisionLogic().step(0, ego(25.0), ObjectArray(objects=[car_ahead(10.0, 8.0, 1),
                                                                     car_ahead(4.0, 8.0, 2)]), Plan(action=1))
-    assert target.mode == Mode.EMERGENCY and "vehicle 2 4.0 m ahead" in target.reason
+    assert target.mode == Mode.EMERGENCY and "vehicle 2 4.0 m ahead" in target.reason.split("; ")[0]
 
 
 def test_without_lc_abort_an_ongoing_change_goes_on():
@@ -289,10 +289,18 @@ def test_a_cap_exactly_at_the_tolerance_is_not_reported():
 def test_the_lowest_ttc_lead_is_named_whatever_the_order():
     target = DecisionLogic().step(0, ego(25.0), ObjectArray(objects=[car_ahead(4.0, 8.0, 2),
                                                                     car_ahead(10.0, 8.0, 1)]), Plan(action=1))
-    assert "vehicle 2 4.0 m ahead" in target.reason
+    assert "vehicle 2 4.0 m ahead" in target.reason.split("; ")[0]  # the emergency part
 
 
 def test_an_emergency_at_exactly_the_ttc_limit_is_reported_by_its_braking():
     # gap 18 m closing at 12 m/s: TTC 1.5 s (not below), braking 144 / 34 = 4.2 m/s^2 > 4
     target = DecisionLogic().step(0, ego(25.0), ObjectArray(objects=[car_ahead(18.0, 12.0)]), Plan(action=1))
     assert target.mode == Mode.EMERGENCY and "emergency brake: needs 4.2 m/s^2 > 4.0" in target.reason
+
+
+def test_a_vehicle_in_the_corridor_caps_the_speed_whatever_its_lane_label():
+    # the ego straddles the line (y = 2 m, lane 0); a slow car 1.5 m across, labelled lane 1, is in its corridor
+    e = EgoState(x=0.0, y=2.0, heading=0.0, speed=25.0, vx=25.0, vy=0.0, lane_index=0, lateral_offset=2.0)
+    slow = Object(id=8, x=40.0, y=1.5, vx=-10.0, vy=0.0, lane_index=1)
+    target = DecisionLogic().step(0, e, ObjectArray(objects=[slow]), Plan(action=1))
+    assert target.target_speed < 25.0 and target.mode == Mode.FOLLOWING  # under the 25 m/s set-point
