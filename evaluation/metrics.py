@@ -158,8 +158,8 @@ def collision_metrics(trace: EpisodeTrace) -> dict[str, Any]:
 
 def collision_partner(ego: EgoState, objects: list[Object]) -> tuple[Object, str]:
     """The vehicle the ego hit: the one whose box overlaps the ego's most, else the nearest box. The contact
-    is longitudinal (rear end) when the overlap is shallower along the road than across it, relative to
-    the combined half sizes, else a side impact."""
+    is longitudinal (rear end) when the overlap along the road is no deeper than across it, relative to
+    the combined half sizes (an exact tie counts as rear end), else a side impact."""
     best: tuple[float, float, Object, float, float] | None = None
     for o in objects:
         half_l, half_w = (ego.length + o.length) / 2, (ego.width + o.width) / 2
