@@ -104,7 +104,7 @@ def _log(workdir: Path, node: str) -> str:
 
 @pytest.mark.slow
 def test_ctrl_c_kills_a_node_that_ignores_it_after_the_grace_period(tmp_path):
-    """README: "Ctrl-C stops every node (SIGINT, then SIGKILL after 3 s)"."""
+    """README: "Ctrl-C stops every node (SIGTERM, then SIGKILL after 3 s)"."""
     path = _stack(tmp_path, STUBBORN, "stubborn", ticks=100_000_000)
     proc = popen_launch(str(path), cwd=tmp_path)
     try:
