@@ -24,7 +24,7 @@ import yaml
 from msgs.registry import TOPICS
 from nodes.runtime.mcap_io import read_records
 from nodes.runtime.supervisor import GRACE_S
-from tests.conftest import ROOT, _env, pid_alive, popen_launch, recorded_bodies, run_launch
+from tests.conftest import ROOT, _env, pid_alive, popen_launch, recorded_bodies, run_launch, wait_for
 
 GOLDEN = ROOT / "tests" / "golden" / "golden_stack.mcap"
 WAIT_S = 60.0  # [s] for a stack to come up or a run directory to appear: far beyond any start-up, even loaded
@@ -88,13 +88,7 @@ def _stack(tmp_path: Path, module_text: str, module: str, ticks: int, episodes: 
 
 
 def _wait_for(what: str, check, timeout: float = WAIT_S):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_for(check, timeout, what)
 
 
 def _log(workdir: Path, node: str) -> str:

@@ -20,23 +20,13 @@ from mcap.reader import make_reader
 
 from msgs import EgoState
 from nodes.runtime import seal
-from tests.conftest import ROOT, _env, pid_alive, popen_launch
-
-
-def _wait_for(predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out")
+from tests.conftest import ROOT, _env, pid_alive, popen_launch, wait_for
 
 
 def _start(workdir: Path, min_bytes: int = 300_000) -> tuple[subprocess.Popen[str], Path]:
     proc = popen_launch("demo.yaml", "ticks:=100000000", "record:=true", cwd=workdir)
-    rec = _wait_for(lambda: next(iter((workdir / "runs").glob("*/recording.mcap")), None))
-    _wait_for(lambda: rec.stat().st_size > min_bytes)  # a few compressed chunks on disk
+    rec = wait_for(lambda: next(iter((workdir / "runs").glob("*/recording.mcap")), None))
+    wait_for(lambda: rec.stat().st_size > min_bytes)  # a few compressed chunks on disk
     return proc, rec
 
 

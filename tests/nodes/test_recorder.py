@@ -1,29 +1,18 @@
 """Recordings are finalised on Ctrl-C and carry Foxglove views (faults: test_record_faults.py)."""
 
 import signal
-import time
 
 import msgspec
 
 from msgs import Image
 from nodes.runtime.mcap_io import _is_finalised, read_records
-from tests.conftest import popen_launch
-
-
-def _wait_for(predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out")
+from tests.conftest import popen_launch, wait_for
 
 
 def _start(workdir):
     proc = popen_launch("demo.yaml", "ticks:=100000000", "record:=true", cwd=workdir)
-    rec = _wait_for(lambda: next(iter((workdir / "runs").glob("*/recording.mcap")), None))
-    _wait_for(lambda: rec.stat().st_size > 300_000)  # a few compressed chunks on disk
+    rec = wait_for(lambda: next(iter((workdir / "runs").glob("*/recording.mcap")), None))
+    wait_for(lambda: rec.stat().st_size > 300_000)  # a few compressed chunks on disk
     return proc, rec
 
 
