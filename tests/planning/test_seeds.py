@@ -11,6 +11,7 @@ from nodes.planning.seeds import (
     BENCH_SEED_BASE,
     HELD_OUT_EPISODES,
     HELD_OUT_SEED_BASE,
+    RETIRED_HELD_OUT_SEED_BASES,
     SELECTION_SEED_BASE,
     TRAIN_SEED_RANGE,
     VALIDATION_SEED_BASE,
@@ -28,6 +29,8 @@ def test_ranges_are_disjoint():
     assert periodic.stop <= selection.start and selection.stop <= bench.start
     held_out = range(HELD_OUT_SEED_BASE, HELD_OUT_SEED_BASE + HELD_OUT_EPISODES)
     assert bench.stop <= held_out.start and HELD_OUT_EPISODES >= 100
+    for base in RETIRED_HELD_OUT_SEED_BASES:  # a range already looked at is never held out again
+        assert bench.stop <= base and not set(held_out) & set(range(base, base + HELD_OUT_EPISODES))
 
 
 def test_planner_bench_runs_on_the_selection_episodes_when_asked(tmp_path: Path, monkeypatch):
