@@ -87,8 +87,8 @@ def parse_args(argv: Sequence[str] | None) -> Args:
     parser = argparse.ArgumentParser(
         prog="drivestack train planner",
         description="Train the planner DQN with our decision and control in the loop (see "
-        "nodes/planning/train.py). models/planner_dqn.zip was made with the defaults plus --overrides "
-        "--right-lane-reward 0 --high-speed-reward 1 --ship final --observation lanes (models/README.md).",
+        "nodes/planning/train.py). models/README.md gives the commands that made the shipped planner "
+        "(--init-model continues training from an earlier model's weights).",
     )
     defaults = Args()
     for f in dataclasses.fields(Args):
