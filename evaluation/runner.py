@@ -3,7 +3,8 @@ as a real multi-process stack (`nodes.launch`, `run_multiprocess`) or composed i
 and returns its recording. evaluation/ray_eval.py runs the same jobs as Ray tasks.
 
 A multi-process job's progress is the launcher's progress file (`launch --progress PATH`, one JSON line per
-ended episode), read as it grows; its console output goes to launch.log in the job's folder."""
+ended episode), read as it grows; its console output goes to launch.log in the job's folder. An in-process job
+writes the same file itself from the sim's episode ends, so both runners count episodes as they end."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import os
 import subprocess
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,7 +126,9 @@ def run_multiprocess(jobs: list[Job], progress: tqdm) -> list[Path]:
 
 
 def run_inprocess_job(job: Job) -> Path:
-    """The same launch file's nodes composed in one process, recorded like the recorder node would."""
+    """The same launch file's nodes composed in one process, recorded like the recorder node would; each ended
+    episode is a line of the job's progress file, as the launcher writes it."""
+    from msgs import EpisodeEvent
     from nodes.runtime.local import LocalStack
     from nodes.runtime.mcap_io import RecordingWriter
 
@@ -135,22 +138,39 @@ def run_inprocess_job(job: Job) -> Path:
     job.workdir.mkdir(parents=True, exist_ok=True)
     path = job.workdir / "recording.mcap"
     writer = RecordingWriter(path)
+    progress = job.workdir / PROGRESS_FILE
+    progress.write_text("")
     stack = LocalStack.from_plan(plan)
-    stack.observers.append(lambda topic, msg: writer.write(topic, msg, time.time_ns()))
+
+    def observe(topic: str, msg: Any) -> None:
+        writer.write(topic, msg, time.time_ns())
+        if isinstance(msg, EpisodeEvent) and msg.kind == "end":
+            with progress.open("a") as f:
+                f.write(json.dumps({"seed": msg.seed, "reason": msg.reason}) + "\n")
+
+    stack.observers.append(observe)
     stack.run()
     writer.finish()
     return path
 
 
 def run_inprocess(jobs: list[Job], progress: tqdm) -> list[Path]:
+    """Each job in a process of its own (one job: in this one); count each ended episode on `progress`."""
+    readers = []
+    for job in jobs:
+        reader = ProgressReader(job.workdir / PROGRESS_FILE)
+        reader.path.unlink(missing_ok=True)  # an earlier run's records are not this one's
+        readers.append(reader)
     if len(jobs) == 1:
         path = run_inprocess_job(jobs[0])
-        progress.update(jobs[0].episodes)
+        progress.update(len(readers[0].poll()))
         return [path]
     with ProcessPoolExecutor(max_workers=len(jobs)) as pool:
         futures = [pool.submit(run_inprocess_job, job) for job in jobs]
-        paths = []
-        for job, fut in zip(jobs, futures, strict=True):
-            paths.append(fut.result())
-            progress.update(job.episodes)
-        return paths
+        pending = set(futures)
+        while pending:
+            pending = wait(pending, timeout=POLL_S).not_done
+            for reader in readers:
+                if new := reader.poll():
+                    progress.update(len(new))
+        return [fut.result() for fut in futures]

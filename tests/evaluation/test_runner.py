@@ -7,7 +7,7 @@ import json
 
 from tqdm import tqdm
 
-from evaluation.runner import Job, ProgressReader, launch_args, run_multiprocess
+from evaluation.runner import Job, ProgressReader, launch_args, run_inprocess, run_multiprocess
 from tests.conftest import _env
 
 
@@ -43,3 +43,22 @@ def test_progress_bar_counts_the_episodes_of_every_job(tmp_path, monkeypatch):
         records = [json.loads(line) for line in (job.workdir / "progress.jsonl").read_text().splitlines()]
         assert [r["episode"] for r in records] == list(range(job.episodes))
         assert "[launch] done" in (job.workdir / "launch.log").read_text()
+
+
+def test_inprocess_jobs_count_their_episodes_as_they_end(tmp_path):
+    jobs = [Job("demo.yaml", seed=0, episodes=3, workdir=tmp_path / "job0", overrides={"ticks": 30}),
+            Job("demo.yaml", seed=3, episodes=2, workdir=tmp_path / "job1", overrides={"ticks": 30})]
+    (tmp_path / "job1").mkdir()
+    (tmp_path / "job1" / "progress.jsonl").write_text('{"seed": 99, "reason": "old run"}\n')  # not this run's
+    with tqdm(total=5, file=io.StringIO()) as progress:
+        recordings = run_inprocess(jobs, progress)
+        assert progress.n == 5
+    assert recordings == [tmp_path / "job0" / "recording.mcap", tmp_path / "job1" / "recording.mcap"]
+    for job in jobs:
+        records = [json.loads(line) for line in (job.workdir / "progress.jsonl").read_text().splitlines()]
+        # one record per ended episode of this run (the demo ticker numbers its episodes from 0: it has no seed)
+        assert [r["seed"] for r in records] == list(range(job.episodes))
+        assert all(r["reason"] for r in records)
+    with tqdm(total=3, file=io.StringIO()) as progress:  # one job runs in this process, counted all the same
+        run_inprocess(jobs[:1], progress)
+        assert progress.n == 3
