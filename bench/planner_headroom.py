@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from evaluation.stats import mean_ci95  # noqa: E402
 from msgs import Action  # noqa: E402
 from nodes.planning.env import PlannerEnv, PlannerEnvConfig, evaluation_sim  # noqa: E402
 from nodes.planning.observation import ObservationConfig  # noqa: E402
@@ -50,7 +51,7 @@ def ego_x(env: PlannerEnv) -> float:
     return env.sim.ego_state(env.sim.header()).x
 
 
-def trial(env: PlannerEnv, rules: RulePlanner, first: int, obs: np.ndarray, steps: int, continuation: str) -> float:
+def trial(env: PlannerEnv, rules: RulePlanner, first: int, steps: int, continuation: str) -> float:
     """Metres the ego makes in a copy of `env` doing `first`, then the continuation; -inf on a collision."""
     env = copy.deepcopy(env)
     rules = copy.deepcopy(rules)
@@ -76,10 +77,10 @@ def run_episode(seed: int, lookahead: bool, horizon: int, continuation: str) -> 
         own = rules.act(obs)[0]  # keeps the rule planner's memory moving, as it would drive
         action = own
         if lookahead:
-            gains = {a: trial(env, rules, a, obs, horizon, continuation) for a in range(len(Action))}
-            best = max(gains.values())
-            if best > gains[own]:
-                action = max(gains, key=lambda a: gains[a])
+            gains = [trial(env, rules, a, horizon, continuation) for a in range(len(Action))]
+            best = int(np.argmax(gains))
+            if gains[best] > gains[own]:
+                action = best
         obs, _, crashed, truncated, _ = env.step(action)
         done = crashed or truncated
     s = env.stats
@@ -122,9 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         print(f"| {r['name']} | {r['episodes']} | {r['collision_rate']:.1%} | {r['mean_speed_mps']:.2f} | "
               f"{r['lane_changes_per_episode']:.2f} | {r['intervention_ratio']:.3f} |")
-    half = 1.96 * diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")
-    print(f"look-ahead minus rules, paired: {diff.mean():+.2f} m/s (95% interval {diff.mean() - half:+.2f} to "
-          f"{diff.mean() + half:+.2f})")
+    mean, low, high = mean_ci95(list(diff))  # Student t, as the evaluate report's intervals
+    interval = "" if low is None else f" (95% interval {low:+.2f} to {high:+.2f})"
+    print(f"look-ahead minus rules, paired: {mean:+.2f} m/s{interval}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"seeds": seeds, "horizon_s": args.horizon,
