@@ -138,6 +138,11 @@ class DecisionLogic:
                 self._apply(Action(plan.action), ego, minimal_risk=bool(stale))
         if self._lane == ego.lane_index:
             self._lc_source = None
+        elif self._lc_source is None:
+            # Out of the target lane with no change under way: a lane change reversed (or aborted) late,
+            # which the lateral controller's rate limits carry over the lane line before turning back.
+            # Heading back is a lane change from here, and its gap can close like any other.
+            self._lc_source = ego.lane_index
         if stale:
             self._enter_minimal_risk(ego)
             reasons.append((Mode.MINIMAL_RISK, f"minimal risk: {stale}"))

@@ -188,6 +188,19 @@ def test_an_ongoing_lane_change_is_aborted_when_the_gap_closes():
     assert d(ego_at(y=1.8), objs(car(-6.0, dlane=-0.45, dv=8.0))).target_lane == 0
 
 
+def test_a_reversed_lane_change_carried_over_the_line_is_aborted_when_the_way_back_closes():
+    # The planner turns back half way; the lateral controller's rate limits carry the ego over the lane
+    # line first. Heading back is then a lane change like any other: a vehicle cutting into the lane it
+    # left (MOBIL traffic takes the room the ego made) aborts it, and the ego stays where it is.
+    d = Driver()
+    assert d(ego_at(lane=1), objs(), p=plan(Action.LANE_LEFT)).target_lane == 0
+    assert d(ego_at(y=2.5), objs(), p=plan(Action.LANE_RIGHT, tick=1)).target_lane == 1  # still in lane 1
+    assert d(ego_at(y=1.8), objs()).target_lane == 1  # over the line into lane 0, turning back, the way clear
+    t = d(ego_at(y=1.8), objs(car(2.0, dlane=0.7)))  # now in lane 1 beside the ego, clear of its own path
+    assert (t.target_lane, t.mode) == (0, Mode.OVERRIDE)
+    assert t.reason.startswith("lane change aborted: front gap")
+
+
 # --- longitudinal -------------------------------------------------------------------------------------
 def test_no_cap_when_the_lane_ahead_is_clear_or_the_lead_far_or_faster():
     d = Driver(initial_speed=30.0)
