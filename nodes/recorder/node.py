@@ -27,6 +27,11 @@ class RecorderNode(Node):
     Params: ClassVar[type[Params]] = RecorderParams
     lockstep_inputs: ClassVar[bool] = False
     drain_on_stop: ClassVar[bool] = True
+    # A recorder under load runs behind its publishers by up to two queues of LOCKSTEP_HWM messages per
+    # topic (a camera frame costs ~3 ms to compress): it may take that long to drain them, within the
+    # launcher's RECORD_GRACE_S (10 s) before it would be killed.
+    drain_limit_s: ClassVar[float] = 8.0
+    drain_quiet_s: ClassVar[float] = 0.5  # a loaded machine may not run a publisher's I/O thread for 0.2 s
     keeps_record: ClassVar[bool] = True
 
     @classmethod

@@ -40,6 +40,8 @@ class Node:
     trigger: ClassVar[str | None] = None
     lockstep_inputs: ClassVar[bool] = True  # False: every input is an event (on_message), e.g. the recorder
     drain_on_stop: ClassVar[bool] = False  # on SIGINT, take in what is still queued before exiting
+    drain_quiet_s: ClassVar[float] = 0.2  # [s] draining ends when nothing came for this long
+    drain_limit_s: ClassVar[float] = 2.0  # [s] the most that draining may take
     keeps_record: ClassVar[bool] = False  # its file is the run's record (the recorder): see record_file
     # True for the loop's clock (the sim): its per-tick outputs open the next tick; stall timeouts count from it
     opens_ticks: ClassVar[bool] = False

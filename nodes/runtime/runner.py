@@ -45,6 +45,7 @@ class NodeRunner:
         self.lockstep = spec.mode == "lockstep"
         self.ctx = zmq.Context()
         self.stop_requested = False
+        self.stop_signals = 0  # stop signals received (a second one ends `hold`)
         self.counters: Counter[str] = Counter()
         self.step_times_us: list[float] = []
         self.security = BusSecurity.from_file(spec.bus_key) if spec.bus_key else None
@@ -152,8 +153,15 @@ class NodeRunner:
                 self.heartbeat("ok")
                 next_beat = now + HEARTBEAT_PERIOD_S
         if self.node.drain_on_stop:
-            self.drain()
+            self.drain(quiet_s=self.node.drain_quiet_s, limit_s=self.node.drain_limit_s)
         self.heartbeat("stopping")
+
+    def hold(self) -> None:
+        """Stopped on request: keep every socket open, idle, until a second stop signal or `hold_on_stop_s`, so that
+        what was published reaches a recorder that is still reading (see NodeSpec.hold_on_stop_s)."""
+        end = time.monotonic() + self.spec.hold_on_stop_s
+        while self.stop_signals < 2 and time.monotonic() < end:
+            time.sleep(0.02)
 
     def drain(self, quiet_s: float = 0.2, limit_s: float = 2.0) -> None:
         """Take in what is still queued (publishers stop first), until quiet or the limit passes."""
@@ -271,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     def request_stop(signum: int, _frame: object) -> None:
         if runner is not None:
             runner.stop_requested = True
+            runner.stop_signals += 1
         else:  # still importing or building the node: nothing to finish; an exception raised inside a C
             os._exit(0)  # extension's initialisation could abort the interpreter instead of ending it
 
@@ -285,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
         runner.barrier()
         if not runner.stop_requested:
             runner.run()
+            if runner.stop_requested and runner.spec.hold_on_stop_s > 0:
+                runner.hold()
     except KeyboardInterrupt:
         pass
     except (StartupError, ValueError, OSError, KeyFileError) as exc:

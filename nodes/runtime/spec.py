@@ -36,6 +36,10 @@ class NodeSpec(msgspec.Struct, kw_only=True):
     stall_timeout_s: float = 0.0  # [s] lockstep: hand out a tick with missing inputs after this; 0 = never
     run_dir: str = "."  # where the node may write outputs (recordings)
     bus_key: str = ""  # tcp endpoints: the CURVE key file shared by the launches of the stack (nodes.runtime.security)
+    # [s] after a stop request, keep the sockets open, idle, until a second stop signal or this long: ZeroMQ drops
+    # what a subscriber has not yet read when its publisher disconnects, so the launcher holds the publishers
+    # until the recorder has drained them (0: close at once)
+    hold_on_stop_s: float = 0.0
 
 
 def load_node_class(module: str) -> type[Node]:

@@ -30,6 +30,7 @@ from nodes.runtime.security import BusSecurity, KeyFileError, default_key_path, 
 
 GRACE_S = 3.0  # [s] between SIGTERM and SIGKILL at shutdown
 RECORD_GRACE_S = 10.0  # [s] the same for a node that keeps the run's record (it drains and finalises its file)
+HOLD_S = RECORD_GRACE_S  # [s] the longest a node holds its sockets open at a stop, waiting for the record to drain
 DRAIN_BATCH = 1000  # [messages] watched messages handled per turn of the loop, between looks at the nodes
 STATUS_PERIOD_S = 0.2  # [s] between redraws of the live status line
 
@@ -130,6 +131,9 @@ class Supervisor:
             record = planned.node_cls.record_file(planned.params, str(self.run_dir))
             if planned.node_cls.keeps_record and record:
                 self.records[name] = Path(record)
+        if self.records:  # every other node holds its sockets open at a stop until the record is drained
+            specs = {name: spec if name in self.records else msgspec.structs.replace(spec, hold_on_stop_s=HOLD_S)
+                     for name, spec in specs.items()}
         self.interrupts = 0
         self.started = False  # every node was ready and the run began
         for i, (name, spec) in enumerate(specs.items()):
@@ -369,7 +373,20 @@ class Supervisor:
         return None
 
     def _shutdown(self) -> None:
+        # The nodes that keep the run's record stop last. A recorder under load runs behind, and ZeroMQ drops
+        # what a subscriber has not yet read when its publisher disconnects, so the other nodes are asked to stop
+        # first and hold their sockets open, idle (NodeSpec.hold_on_stop_s); the recorder then drains every
+        # message already sent and finalises its file; a second SIGTERM lets the others close and exit.
         running = [c for c in self.children.values() if c.poll() is None and c.proc is not None]
+        others = [c for c in running if c.name not in self.records]
+        recorders = [c for c in running if c.name in self.records]
+        if recorders:
+            for child in others:
+                child.signal(signal.SIGTERM)
+            self._stop(recorders)
+        self._stop(others)
+
+    def _stop(self, running: list[Child]) -> None:
         for child in running:
             # SIGTERM, not SIGINT: a node still starting Python (no handler yet) just ends, without a traceback
             child.signal(signal.SIGTERM)
