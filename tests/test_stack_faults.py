@@ -93,6 +93,11 @@ def test_respawned_perception_rejoins_and_the_episode_goes_on(workdir):
     try:
         out.wait_for("all nodes ready")
         pids = _pids(proc)
+        # Away long enough for the watchdog whatever the machine: a respawn alone can be back within two
+        # ticks on a quiet machine (under its 3 ticks), so perception is first frozen for 2 s, in which
+        # lockstep hands out a tick every few stall timeouts (0.05 s each) without it: many more than 3.
+        os.kill(pids["perception"], signal.SIGSTOP)
+        time.sleep(2.0)
         os.kill(pids["perception"], signal.SIGKILL)
         out.wait_for("node 'perception' rejoined")
         assert proc.wait(timeout=180) == 0, out.text

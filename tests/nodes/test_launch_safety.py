@@ -117,14 +117,16 @@ def test_a_yaml_alias_bomb_is_refused_at_once(tmp_path):
 @pytest.mark.parametrize("delay_s", [1.0, 2.0, 3.0])
 def test_ctrl_c_while_the_launcher_starts_is_one_line(tmp_path, delay_s):
     """SIGINT while the plan's modules import, the specs are written or the nodes start: no traceback, exit 130.
-    The episode is long (600 s) so that a machine fast enough to be driving already by `delay_s` is still
-    interrupted, never finished: the 7 s default episode could end before a 3 s signal on a quiet machine."""
+    The run is long (1000 episodes of up to 600 s) so that a machine fast enough to be driving already by
+    `delay_s` is still interrupted, never finished: the scripted lane change collides at 11 s, and lockstep
+    drives those 165 ticks in under a second, so one episode could end before a 3 s signal."""
     import signal
     import time
 
     from tests.conftest import popen_launch
 
-    proc = popen_launch(str(Path(__file__).parents[1] / "data" / "lane_change.yaml"), "duration:=600", cwd=tmp_path)
+    proc = popen_launch(str(Path(__file__).parents[1] / "data" / "lane_change.yaml"), "duration:=600", "episodes:=1000",
+                        cwd=tmp_path)
     try:
         time.sleep(delay_s)
         proc.send_signal(signal.SIGINT)
