@@ -266,20 +266,28 @@ class HighwaySim:
             reward=self.reward,
         )
 
-    def objects_gt(self, header: Header) -> ObjectArray:
-        """Every other vehicle on the road, ego-frame offsets plus world values, in road-list order."""
+    def objects_gt(self, header: Header, in_view_only: bool = False) -> ObjectArray:
+        """Every other vehicle on the road, ego-frame offsets plus world values, in road-list order; with
+        `in_view_only`, only those wholly in the camera's view (the same objects, without building the rest)."""
         ego = self.unwrapped.vehicle
         others = [v for v in self.unwrapped.road.vehicles if v is not ego]
         if not others:
             return ObjectArray(header=header, objects=[])
         # Elementwise over all vehicles at once: the same doubles as vehicle by vehicle.
         position = np.array([v.position for v in others], dtype=np.float64)
-        offset = (position - ego.position).tolist()
-        relative_velocity = (np.array([v.velocity for v in others], dtype=np.float64) - ego.velocity).tolist()
         lengths = [float(v.LENGTH) for v in others]
         widths = [float(v.WIDTH) for v in others]
         in_view = self.view.fully_in_view_mask(position[:, 0] - ego.position[0], position[:, 1] - ego.position[1],
                                                np.array(lengths), np.array(widths)).tolist()
+        if in_view_only:
+            keep = [i for i, seen in enumerate(in_view) if seen]
+            others = [others[i] for i in keep]
+            if not others:
+                return ObjectArray(header=header, objects=[])
+            position, lengths, widths, in_view = (position[keep], [lengths[i] for i in keep],
+                                                  [widths[i] for i in keep], [True] * len(keep))
+        offset = (position - ego.position).tolist()
+        relative_velocity = (np.array([v.velocity for v in others], dtype=np.float64) - ego.velocity).tolist()
         objects = []
         for i, vehicle in enumerate(others):
             lane_index = vehicle.lane_index[2] if vehicle.lane_index is not None else -1

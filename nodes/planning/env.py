@@ -140,11 +140,13 @@ class PlannerEnv(gym.Env):
         self._ego: EgoState | None = None
         self._objects: ObjectArray | None = None
 
-    def _read(self) -> np.ndarray:
+    def _read(self) -> None:
         header = self.sim.header()
         self._ego = self.sim.ego_state(header)
-        every = self.sim.objects_gt(header)
-        self._objects = ObjectArray(header=header, objects=[o for o in every.objects if o.in_view])
+        self._objects = self.sim.objects_gt(header, in_view_only=True)
+
+    def _observe(self) -> np.ndarray:
+        assert self._ego is not None and self._objects is not None
         return build_observation(self._objects.objects, self._ego, self.config.observation)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
@@ -164,7 +166,8 @@ class PlannerEnv(gym.Env):
         self.decision.reset()
         self.control.reset()
         self.stats = EpisodeStats(interventions=on)
-        return self._read(), {"seed": seed}
+        self._read()
+        return self._observe(), {"seed": seed}
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
         if self._ego is None or self._objects is None:
@@ -187,11 +190,12 @@ class PlannerEnv(gym.Env):
             emergency |= target.mode == Mode.EMERGENCY
             self.sim.step(self.control.step(ego, target))
             reward_sum += self.sim.reward
-            obs = self._read()
+            self._read()  # decision needs the objects every tick; the policy only the last tick's observation
             speed_sum += min(max((self._ego.vx - SPEED_RANGE[0]) / (SPEED_RANGE[1] - SPEED_RANGE[0]), 0.0), 1.0)
             self._account(ego)
             if self.sim.end_reason is not None:
                 break
+        obs = self._observe()
         s = self.stats
         s.plan_steps += 1
         s.overridden_steps += overridden
