@@ -64,6 +64,11 @@ def idm_step(v: IDMVehicle, dt: float) -> None:
     v.on_state_update()
 
 
+def _not_zero(x: Any) -> Any:
+    """utils.not_zero(x) with its default eps."""
+    return x if abs(x) > 1e-2 else (1e-2 if x >= 0 else -1e-2)
+
+
 def np_clip(x: Any, lo: Any, hi: Any) -> np.float64:
     """`np.clip(x, lo, hi)` for a scalar x and scalar bounds lo <= hi: numpy's max-then-min, NaN kept."""
     if x != x:
@@ -216,14 +221,19 @@ class IDMActs:
         if not ego_vehicle or not isinstance(ego_vehicle, Vehicle):
             return 0
         ego_target_speed = getattr(ego_vehicle, "target_speed", 0)
-        if ego_vehicle.lane and ego_vehicle.lane.speed_limit is not None:
-            ego_target_speed = np_clip(ego_target_speed, 0, ego_vehicle.lane.speed_limit)
-        acceleration = v.COMFORT_ACC_MAX * (
-            1 - np.power(max(ego_vehicle.speed, 0) / abs(utils.not_zero(ego_target_speed)), v.DELTA))
+        lane = ego_vehicle.lane
+        if lane and lane.speed_limit is not None:
+            ego_target_speed = np_clip(ego_target_speed, 0, lane.speed_limit)
+        comfort = v.COMFORT_ACC_MAX
+        acceleration = comfort * (1 - np.power(max(ego_vehicle.speed, 0) / abs(_not_zero(ego_target_speed)), v.DELTA))
         if front_vehicle:
-            d = self.lane_distance_to(ego_vehicle, front_vehicle)
-            acceleration -= v.COMFORT_ACC_MAX * np.power(
-                self.desired_gap(v, ego_vehicle, front_vehicle) / utils.not_zero(d), 2)
+            # lane_distance_to, inlined
+            x0 = self.lane_start_x.get(id(lane)) if lane else None
+            if x0 is None or type(ego_vehicle).lane_distance_to is not _STOCK["lane_distance_to"]:
+                d = ego_vehicle.lane_distance_to(front_vehicle)
+            else:
+                d = (float(front_vehicle.position[0]) - x0) - (float(ego_vehicle.position[0]) - x0)
+            acceleration -= comfort * np.power(self.desired_gap(v, ego_vehicle, front_vehicle) / _not_zero(d), 2)
         return acceleration
 
     def lane_distance_to(self, ego: Any, other: Any) -> float:
