@@ -15,7 +15,9 @@ Rewards (`PlannerEnvConfig.reward`):
   intervened (refused or aborted a lane change, braked in emergency; following a slower lead is not an
   intervention); minus `collision_penalty` on a collision or leaving the road, which ends the episode.
   It charges the planner for what the safety layer has to correct, so that it learns to drive safely on
-  its own rather than lean on the layer.
+  its own rather than lean on the layer. Optionally minus `lane_change_penalty` for each lane the ego crossed
+  into during the plan period: a change into a shorter gap costs speed later (following opens the headway
+  again), a cost the 1 s speed term sees only after the discount.
 
 `interventions_share` is the share of episodes in which decision's interventions are on (the rest run
 with following only, `DecisionParams.interventions = False`): a planner trained on both meets the
@@ -69,6 +71,7 @@ class PlannerEnvConfig:
     reward: str = "highway"  # "highway" (highway-env's normalised reward) or "drive" (module docstring)
     collision_penalty: float = 5.0  # "drive": subtracted on a collision or leaving the road
     intervention_penalty: float = 0.3  # "drive": subtracted for each plan period decision intervened in
+    lane_change_penalty: float = 0.0  # "drive": subtracted for each lane the ego crossed into
     observation: ObservationConfig = field(default_factory=ObservationConfig)
     decision: dict[str, Any] = field(default_factory=dict)  # extra DecisionParams fields
     control: dict[str, Any] = field(default_factory=dict)  # extra ControlParams fields
@@ -88,8 +91,9 @@ class PlannerEnvConfig:
             raise ValueError(f"PlannerEnvConfig.interventions_share must be in [0, 1], got {self.interventions_share}")
         if self.reward not in REWARDS:
             raise ValueError(f"PlannerEnvConfig.reward must be one of {', '.join(REWARDS)}, got {self.reward!r}")
-        if self.collision_penalty < 0 or self.intervention_penalty < 0:
-            raise ValueError("PlannerEnvConfig.collision_penalty and intervention_penalty must be >= 0")
+        if self.collision_penalty < 0 or self.intervention_penalty < 0 or self.lane_change_penalty < 0:
+            raise ValueError("PlannerEnvConfig.collision_penalty, intervention_penalty and lane_change_penalty "
+                             "must be >= 0")
         return self
 
 
@@ -178,6 +182,7 @@ class PlannerEnv(gym.Env):
         if not 0 <= action < len(Action):
             raise ValueError(f"action {action} is not a meta-action (0..{len(Action) - 1})")
         plan_tick = self.sim.tick
+        lane_changes = self.stats.lane_changes
         reward_sum = speed_sum = 0.0
         overridden = intervened = emergency = False
         for i in range(self.config.plan_period_ticks):
@@ -211,7 +216,7 @@ class PlannerEnv(gym.Env):
         c = self.config
         if c.reward == "drive":
             reward = (speed_sum / c.plan_period_ticks - c.intervention_penalty * intervened
-                      - c.collision_penalty * crashed)
+                      - c.collision_penalty * crashed - c.lane_change_penalty * (s.lane_changes - lane_changes))
         else:
             reward = reward_sum / c.plan_period_ticks
         return obs, reward, crashed, end == "time_limit", info

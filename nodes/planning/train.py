@@ -66,6 +66,7 @@ class Args:
                       "[20, 30] m/s, minus the penalties below; nodes/planning/env.py)")
     collision_penalty: float = arg(5.0, "'drive' reward: subtracted on a collision or leaving the road")
     intervention_penalty: float = arg(0.3, "'drive' reward: subtracted for each 1 s step decision intervened in")
+    lane_change_penalty: float = arg(0.0, "'drive' reward: subtracted for each lane the ego crossed into")
     observation: str = arg("kinematics", "what the planner sees: 'kinematics' (highway-env's Kinematics, 7 nearest "
                            "vehicles) or 'lanes' (per lane: the two vehicles ahead and the one behind); "
                            "nodes/planning/observation.py")
@@ -142,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     observation = ObservationConfig(kind=args.observation)
     shared = dict(overrides=args.overrides, observation=observation, interventions_share=args.interventions_share,
                   reward=args.reward, collision_penalty=args.collision_penalty,
-                  intervention_penalty=args.intervention_penalty)
+                  intervention_penalty=args.intervention_penalty, lane_change_penalty=args.lane_change_penalty)
     train_env = Monitor(PlannerEnv(PlannerEnvConfig(sim=train_sim, **shared)))
     validation = tuple(VALIDATION_SEED_BASE + i for i in range(args.eval_episodes))
     eval_env = Monitor(PlannerEnv(PlannerEnvConfig(sim=eval_sim, reset_seeds=validation, **shared)))

@@ -119,3 +119,24 @@ def test_the_env_config_refuses_bad_rewards_and_shares() -> None:
         PlannerEnvConfig(reward="fast")
     with pytest.raises(ValueError, match="interventions_share must be in"):
         PlannerEnvConfig(interventions_share=1.5)
+
+
+def test_drive_reward_charges_each_lane_crossed_into() -> None:
+    """The same episode with and without a lane-change penalty: the returns differ by the penalty times the
+    lanes the ego crossed into, and only in the step the crossing happened."""
+    per_step = {}
+    for penalty in (0.0, 0.5):
+        env = _env(vehicles=0, duration=6.0, reward="drive", lane_change_penalty=penalty)
+        env.reset(seed=1)
+        ego = env.sim.unwrapped.vehicle
+        action = Action.LANE_LEFT if ego.lane_index[2] > 0 else Action.LANE_RIGHT
+        rewards = []
+        for _ in range(4):
+            _, reward, _, _, _ = env.step(action)
+            rewards.append(reward)
+            action = Action.IDLE
+        per_step[penalty] = (rewards, env.stats.lane_changes)
+    (free, changes), (charged, changes_again) = per_step[0.0], per_step[0.5]
+    assert changes == changes_again == 1
+    differences = [a - b for a, b in zip(free, charged, strict=True)]
+    assert sorted(differences) == pytest.approx([0.0, 0.0, 0.0, 0.5])
