@@ -367,12 +367,12 @@ class CarlaSim:
             on_road=self._on_road, reward=0.0,
         )
 
-    def objects_gt(self, header: Header) -> ObjectArray:
+    def objects_gt(self, header: Header, in_view_only: bool = False) -> ObjectArray:
         """The traffic vehicles on the ego's carriageway within the road frame's reach, in spawn order: x the distance
         along the road from the ego (on the ego's line), y across the lanes from the ego, velocities and headings
         taken along the road at each vehicle's own place and made relative to the ego's. Vehicles on the other
         carriageway (a lane running the other way), on another level (a bridge) and beyond the frame's reach are left
-        out."""
+        out; with `in_view_only`, only those wholly in the camera's view."""
         assert self._road is not None
         road, ego, here = self._road, self._ego_pose, self._ego_station
         _, _, ego_y = self._ego_lane()
@@ -388,11 +388,14 @@ class CarlaSim:
             lane, _, inside = road.lane_of(there.across)
             dy = road.road_y(there.across) - ego_y
             vx, vy = to_lane_frame(pose.vx, pose.vy, there.yaw_deg)
+            in_view = self.view.fully_in_view(dx, dy, pose.length, pose.width)
+            if in_view_only and not in_view:
+                continue
             objects.append(Object(
                 id=self._ids.get(vehicle.id, -1), x=dx, y=dy, vx=vx - ego_v[0], vy=vy - ego_v[1],
                 heading=yaw_to_heading(pose.yaw_deg, there.yaw_deg), length=pose.length, width=pose.width,
                 world_x=self._odometer + dx, world_y=ego_y + dy, speed=math.hypot(pose.vx, pose.vy),
-                lane_index=lane if inside else -1, in_view=self.view.fully_in_view(dx, dy, pose.length, pose.width),
+                lane_index=lane if inside else -1, in_view=in_view,
             ))
         return ObjectArray(header=header, objects=objects)
 

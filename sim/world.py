@@ -57,8 +57,9 @@ class World(Protocol):
         """The ego's state now, world frame."""
         ...
 
-    def objects_gt(self, header: Header) -> ObjectArray:
-        """Every other vehicle now, ground truth in the ego frame."""
+    def objects_gt(self, header: Header, in_view_only: bool = False) -> ObjectArray:
+        """Every other vehicle now, ground truth in the ego frame; with `in_view_only`, only those wholly in the
+        camera's view (a consumer that reads no other, such as the planner's training env, skips the rest)."""
         ...
 
     def camera(self, header: Header) -> Image:
