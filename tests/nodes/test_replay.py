@@ -66,9 +66,18 @@ def recorded(tmp_path_factory) -> Path:
 
 
 def _cut_copy(original: Path, dest: Path, seal_it: bool) -> Path:
-    """The recording as a writer killed half-way through leaves it (then sealed, as the launcher does)."""
-    size = original.stat().st_size
-    dest.write_bytes(original.read_bytes()[: size * 6 // 10])
+    """The recording as a writer killed before the episode's end event leaves it: cut half-way through the
+    chunk that holds that event (then sealed, as the launcher does). Where the event lies in the file depends
+    on the order the recorder received the topics in, which the machine's load changes; a fixed share of the
+    bytes kept it on a loaded machine."""
+    from mcap.reader import make_reader
+
+    (end_ns,) = [r.log_time_ns for r in read_records(original, {"/sim/episode"}) if r.decode().kind == "end"]
+    with open(original, "rb") as f:
+        chunks = sorted(make_reader(f).get_summary().chunk_indexes, key=lambda c: c.chunk_start_offset)
+    (first, *_), holding = chunks, [c for c in chunks if c.message_start_time <= end_ns <= c.message_end_time]
+    assert len(holding) == 1 and holding[0] is not first, "the end event must lie in one chunk after the first"
+    dest.write_bytes(original.read_bytes()[: holding[0].chunk_start_offset + holding[0].chunk_length // 2])
     if seal_it:
         res = subprocess.run([sys.executable, "-m", "nodes.runtime.seal", str(dest)], capture_output=True,
                              text=True, timeout=60, env=_env(None), cwd=ROOT)
