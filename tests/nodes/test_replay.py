@@ -66,18 +66,21 @@ def recorded(tmp_path_factory) -> Path:
 
 
 def _cut_copy(original: Path, dest: Path, seal_it: bool) -> Path:
-    """The recording as a writer killed before the episode's end event leaves it: cut half-way through the
-    chunk that holds that event (then sealed, as the launcher does). Where the event lies in the file depends
-    on the order the recorder received the topics in, which the machine's load changes; a fixed share of the
-    bytes kept it on a loaded machine."""
+    """The recording as a writer killed before the end of its episode leaves it (then sealed, as the launcher
+    does): cut half-way through the chunk that holds the episode's end event or its last /sim/ego, whichever
+    comes first, so that both are lost and the ticks before that chunk are kept. Where the end event lies in
+    the file depends on the order the recorder received the topics in, which the machine's load changes: a
+    fixed share of the bytes kept it on a loaded machine."""
     from mcap.reader import make_reader
 
     (end_ns,) = [r.log_time_ns for r in read_records(original, {"/sim/episode"}) if r.decode().kind == "end"]
+    ego_ns = [r.log_time_ns for r in read_records(original, {"/sim/ego"})]
+    cut_ns = min(end_ns, ego_ns[-1])
     with open(original, "rb") as f:
         chunks = sorted(make_reader(f).get_summary().chunk_indexes, key=lambda c: c.chunk_start_offset)
-    (first, *_), holding = chunks, [c for c in chunks if c.message_start_time <= end_ns <= c.message_end_time]
-    assert len(holding) == 1 and holding[0] is not first, "the end event must lie in one chunk after the first"
-    dest.write_bytes(original.read_bytes()[: holding[0].chunk_start_offset + holding[0].chunk_length // 2])
+    chunk = next(c for c in chunks if c.message_end_time >= cut_ns)  # the recorder writes in log-time order
+    assert ego_ns[0] < chunk.message_start_time, "the first tick is in the chunk to cut: nothing would be kept"
+    dest.write_bytes(original.read_bytes()[: chunk.chunk_start_offset + chunk.chunk_length // 2])
     if seal_it:
         res = subprocess.run([sys.executable, "-m", "nodes.runtime.seal", str(dest)], capture_output=True,
                              text=True, timeout=60, env=_env(None), cwd=ROOT)
