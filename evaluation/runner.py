@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,9 +126,9 @@ def run_multiprocess(jobs: list[Job], progress: tqdm) -> list[Path]:
     return recordings
 
 
-def run_inprocess_job(job: Job) -> Path:
+def run_inprocess_job(job: Job, on_episode_end: Callable[[], None] | None = None) -> Path:
     """The same launch file's nodes composed in one process, recorded like the recorder node would; each ended
-    episode is a line of the job's progress file, as the launcher writes it."""
+    episode is a line of the job's progress file, as the launcher writes it, and a call of `on_episode_end`."""
     from msgs import EpisodeEvent
     from nodes.runtime.local import LocalStack
     from nodes.runtime.mcap_io import RecordingWriter
@@ -147,6 +148,8 @@ def run_inprocess_job(job: Job) -> Path:
         if isinstance(msg, EpisodeEvent) and msg.kind == "end":
             with progress.open("a") as f:
                 f.write(json.dumps({"seed": msg.seed, "reason": msg.reason}) + "\n")
+            if on_episode_end is not None:
+                on_episode_end()
 
     stack.observers.append(observe)
     stack.run()
@@ -161,10 +164,8 @@ def run_inprocess(jobs: list[Job], progress: tqdm) -> list[Path]:
         reader = ProgressReader(job.workdir / PROGRESS_FILE)
         reader.path.unlink(missing_ok=True)  # an earlier run's records are not this one's
         readers.append(reader)
-    if len(jobs) == 1:
-        path = run_inprocess_job(jobs[0])
-        progress.update(len(readers[0].poll()))
-        return [path]
+    if len(jobs) == 1:  # counted as each episode ends, not when the job is done
+        return [run_inprocess_job(jobs[0], on_episode_end=lambda: progress.update(1))]
     with ProcessPoolExecutor(max_workers=len(jobs)) as pool:
         futures = [pool.submit(run_inprocess_job, job) for job in jobs]
         pending = set(futures)

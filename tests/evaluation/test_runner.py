@@ -59,6 +59,14 @@ def test_inprocess_jobs_count_their_episodes_as_they_end(tmp_path):
         # one record per ended episode of this run (the demo ticker numbers its episodes from 0: it has no seed)
         assert [r["seed"] for r in records] == list(range(job.episodes))
         assert all(r["reason"] for r in records)
-    with tqdm(total=3, file=io.StringIO()) as progress:  # one job runs in this process, counted all the same
+    lines_at_update = []
+
+    class Watched(tqdm):
+        def update(self, n=1):
+            lines_at_update.append(len((jobs[0].workdir / "progress.jsonl").read_text().splitlines()))
+            return super().update(n)
+
+    with Watched(total=3, file=io.StringIO()) as progress:  # one job runs in this process, counted all the same
         run_inprocess(jobs[:1], progress)
         assert progress.n == 3
+    assert lines_at_update == [1, 2, 3]  # each episode counted as it ended, not all three once the job was done
