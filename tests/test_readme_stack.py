@@ -66,7 +66,10 @@ def test_foxglove_true_serves_the_running_stack(workdir):
 
     if not _port_free(FOXGLOVE_PORT):
         pytest.skip(f"another program holds 127.0.0.1:{FOXGLOVE_PORT}, the port full_stack.yaml serves Foxglove on")
-    proc = popen_launch("full_stack.yaml", "foxglove:=true", "perception:=gt", "vehicles:=5", "episodes:=1",
+    # 1000 episodes: the stack must still be driving at the SIGINT below. Lockstep runs as fast as the machine
+    # allows: one 60 s episode (900 ticks) was over in seconds, before this test had read its three ticks on a
+    # loaded machine, and the launcher then exited 0 instead of being interrupted.
+    proc = popen_launch("full_stack.yaml", "foxglove:=true", "perception:=gt", "vehicles:=5", "episodes:=1000",
                         "duration:=60", "record:=false", cwd=workdir)
     try:
         deadline = time.monotonic() + 90  # the stack's start-up, far beyond it even on a loaded machine
