@@ -73,8 +73,9 @@ def _cut_copy(original: Path, dest: Path, seal_it: bool) -> Path:
     fixed share of the bytes kept it on a loaded machine."""
     from mcap.reader import make_reader
 
-    (end_ns,) = [r.log_time_ns for r in read_records(original, {"/sim/episode"}) if r.decode().kind == "end"]
-    ego_ns = [r.log_time_ns for r in read_records(original, {"/sim/ego"})]
+    records = list(read_records(original, {"/sim/episode", "/sim/ego"}))
+    (end_ns,) = [r.log_time_ns for r in records if r.topic == "/sim/episode" and r.decode().kind == "end"]
+    ego_ns = [r.log_time_ns for r in records if r.topic == "/sim/ego"]
     cut_ns = min(end_ns, ego_ns[-1])
     with open(original, "rb") as f:
         chunks = sorted(make_reader(f).get_summary().chunk_indexes, key=lambda c: c.chunk_start_offset)
