@@ -9,22 +9,22 @@ from pathlib import Path
 
 from nodes.runtime.mcap_io import read_records
 from tests.conftest import ROOT, _env, popen_launch, run_launch
-from tests.nodes.test_record_faults import _node_pids
-from tests.test_stack_faults import Lines
+from tests.test_stack_faults import Lines, _pids
 
 DATA = Path(__file__).parents[1] / "data"
 
 
 def test_a_respawned_node_resumes_the_tick_it_lost(workdir):
     """No stall timeout: only the resent tick can get the loop going again after perception is killed."""
-    # 30 s (451 ticks): the loop must still be running when the kill lands; a short episode can end first on a
-    # fast machine (gt perception runs well over 100 ticks/s), and then nobody rejoins
-    proc = popen_launch(str(DATA / "respawn_stack.yaml"), "stall_timeout_s:=0.0", "duration:=30.0", cwd=workdir)
+    # The loop must still be running when the kill lands, or nobody rejoins. With gt perception and 10 vehicles
+    # a 30 s episode took 2.2 s here (200 ticks/s), less than asking the nodes' heartbeats for their pids
+    # (`topic echo /diagnostics`) took on a loaded machine: the kill came after the end. So the pids come from
+    # /proc at once, and the episode lasts 60 s (901 ticks, about 4.5 s here) for a margin.
+    proc = popen_launch(str(DATA / "respawn_stack.yaml"), "stall_timeout_s:=0.0", "duration:=60.0", cwd=workdir)
     out = Lines(proc)
     try:
         out.wait_for("all nodes ready", timeout=120)
-        pids = _node_pids(workdir)
-        os.kill(pids["perception"], signal.SIGKILL)
+        os.kill(_pids(proc)["perception"], signal.SIGKILL)
         out.wait_for("node 'perception' rejoined", timeout=120)
         assert proc.wait(timeout=180) == 0, out.text  # the episode ran to its end
     finally:
@@ -32,7 +32,7 @@ def test_a_respawned_node_resumes_the_tick_it_lost(workdir):
             proc.kill()
     rec = next(workdir.glob("runs/*/recording.mcap"))
     ticks = [r.decode().header.tick for r in read_records(rec, {"/sim/ego"})]
-    assert ticks == list(range(451))  # 30 s at 15 Hz and the reset tick: none lost, none repeated
+    assert ticks == list(range(901))  # 60 s at 15 Hz and the reset tick: none lost, none repeated
     cmds = sorted({r.decode().header.tick for r in read_records(rec, {"/control/cmd"})})
     assert cmds == ticks  # every tick was answered, the one perception died in included
 
