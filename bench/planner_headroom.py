@@ -21,7 +21,6 @@ second of driving simulates 5 x horizon seconds more.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import sys
 import time
@@ -33,38 +32,9 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from evaluation.stats import mean_ci95  # noqa: E402
-from msgs import Action  # noqa: E402
-from nodes.planning.env import PlannerEnv, PlannerEnvConfig, evaluation_sim  # noqa: E402
-from nodes.planning.observation import ObservationConfig  # noqa: E402
+from nodes.planning.lookahead import CONTINUATIONS, lookahead_action, make_env, trial_values  # noqa: E402
 from nodes.planning.rules import RulePlanner  # noqa: E402
 from nodes.planning.seeds import SELECTION_SEED_BASE  # noqa: E402
-
-CONTINUATIONS = ("faster", "rules")
-
-
-def make_env() -> PlannerEnv:
-    return PlannerEnv(PlannerEnvConfig(sim=evaluation_sim(), overrides=True,
-                                       observation=ObservationConfig(kind="lanes")))
-
-
-def ego_x(env: PlannerEnv) -> float:
-    return env.sim.ego_state(env.sim.header()).x
-
-
-def trial(env: PlannerEnv, rules: RulePlanner, first: int, steps: int, continuation: str) -> float:
-    """Metres the ego makes in a copy of `env` doing `first`, then the continuation; -inf on a collision."""
-    env = copy.deepcopy(env)
-    rules = copy.deepcopy(rules)
-    start = ego_x(env)
-    action = first
-    for _ in range(steps):
-        obs, _, crashed, truncated, _ = env.step(action)
-        if crashed:
-            return -np.inf
-        if truncated:
-            break
-        action = rules.act(obs)[0] if continuation == "rules" else int(Action.FASTER)
-    return ego_x(env) - start
 
 
 def run_episode(seed: int, lookahead: bool, horizon: int, continuation: str) -> dict:
@@ -77,10 +47,7 @@ def run_episode(seed: int, lookahead: bool, horizon: int, continuation: str) -> 
         own = rules.act(obs)[0]  # keeps the rule planner's memory moving, as it would drive
         action = own
         if lookahead:
-            gains = [trial(env, rules, a, horizon, continuation) for a in range(len(Action))]
-            best = int(np.argmax(gains))
-            if gains[best] > gains[own]:
-                action = best
+            action = lookahead_action(trial_values(env, rules, horizon, continuation), own)
         obs, _, crashed, truncated, _ = env.step(action)
         done = crashed or truncated
     s = env.stats

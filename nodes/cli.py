@@ -17,7 +17,8 @@ from nodes.cli_stack import add_parsers as add_stack_parsers
 # subcommands whose module has main(argv): everything after the command's name goes to it
 TOOLS = {"golden": "nodes.recorder.golden", "evaluate": "evaluation.evaluate", "video": "nodes.viewer.video",
          "info": "nodes.cli_info", "export": "nodes.export", "new": "nodes.cli_new"}
-TRAINERS = {"perception": "nodes.perception.train", "planner": "nodes.planning.train"}
+TRAINERS = {"perception": "nodes.perception.train", "planner": "nodes.planning.train",
+            "planner-rollouts": "nodes.planning.rollouts"}
 
 
 def replay(args: argparse.Namespace) -> int:

@@ -1,0 +1,83 @@
+"""Look-ahead trials and the Q-network fitted to them (nodes/planning/lookahead.py, rollouts.py)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from msgs import Action
+from nodes.planning.lookahead import ego_x, lookahead_action, make_env, trial_values
+from nodes.planning.policy import DQNPolicy
+from nodes.planning.rollouts import main, regret, targets
+from nodes.planning.rules import RulePlanner
+
+
+def test_a_trial_foresees_the_real_step_exactly() -> None:
+    """The world is deterministic: doing an action, then the rules, in the real env makes the very metres
+    its trial measured in a copy, and the trials leave the real env untouched."""
+    env = make_env(seconds=8.0)
+    rules = RulePlanner()
+    obs, _ = env.reset(seed=123)
+    rules.reset()
+    for _ in range(2):
+        obs, *_ = env.step(rules.act(obs)[0])
+    before = ego_x(env)
+    values = trial_values(env, rules, steps=3)
+    assert values.shape == (len(Action),) and ego_x(env) == before
+    for action in (int(Action.LANE_LEFT), int(Action.FASTER)):
+        real, real_rules = make_env(seconds=8.0), RulePlanner()
+        o, _ = real.reset(seed=123)
+        real_rules.reset()
+        for _ in range(2):
+            o, *_ = real.step(real_rules.act(o)[0])
+        start, a = ego_x(real), action
+        for _ in range(3):
+            o, _, crashed, _, _ = real.step(a)
+            assert not crashed
+            a = real_rules.act(o)[0]
+        assert ego_x(real) - start == values[action]
+
+
+def test_the_lookahead_keeps_the_rules_action_unless_another_is_strictly_better() -> None:
+    assert lookahead_action(np.array([5.0, 5.0, 5.0, 5.0, 5.0]), own=3) == 3
+    assert lookahead_action(np.array([5.0, 6.0, 5.0, 5.0, 5.0]), own=3) == 1
+    assert lookahead_action(np.array([5.0, -np.inf, 5.0, 4.0, 5.0]), own=1) == 0
+
+
+def test_targets_and_regret() -> None:
+    values = np.array([[80.0, -np.inf, 88.0, 80.0, 72.0]])
+    t = targets(values, own=np.array([3]), horizon=np.array([4]), crash_value=-1.0, tie_bonus=0.5)
+    assert t.tolist() == [[20.0, -1.0, 22.0, 20.5, 18.0]]
+    assert regret(values, np.array([2])) == 0.0 and regret(values, np.array([3])) == 8.0
+    assert regret(values, np.array([1])) == 88.0  # a collision loses everything the best trial made
+
+
+def test_collect_then_fit_writes_a_dqn_the_planning_node_loads(tmp_path) -> None:
+    data, out = tmp_path / "data", tmp_path / "q.zip"
+    common = ["--out", str(data), "--horizon", "1", "--episode-seconds", "3", "--jobs", "1"]
+    assert main(["collect", "--episodes", "2", *common]) == 0
+    files = sorted(data.glob("ep_*.npz"))
+    assert [f.name for f in files] == ["ep_00000.npz", "ep_00001.npz"]
+    with np.load(files[0]) as z:
+        n = len(z["own"])
+        assert n == 3 and z["obs"].shape == (n, 4, 7) and z["values"].shape == (n, len(Action))
+        assert np.all(np.isfinite(z["values"]) | (z["values"] == -np.inf))
+        first = z["values"].copy()
+    assert main(["collect", "--episodes", "2", *common]) == 0  # resumes: nothing to redo, files kept
+    with np.load(files[0]) as z:
+        assert np.array_equal(z["values"], first)
+    assert main(["fit", "--data", str(data), "--out", str(out), "--epochs", "3", "--net-arch", "16",
+                 "--check-share", "0.5"]) == 0
+    policy = DQNPolicy(out)
+    with np.load(files[0]) as z:
+        action, q = policy.act(z["obs"][0])
+    assert 0 <= action < len(Action) and len(q) == len(Action)
+    summary = json.loads((tmp_path / "q.zip.fit.json").read_text())
+    assert summary["replans"] == 6 and summary["episodes"] == 2 and len(summary["history"]) == 3
+
+
+def test_fit_without_data_names_the_folder(tmp_path) -> None:
+    with pytest.raises(SystemExit, match="no ep_"):
+        main(["fit", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "q.zip")])
