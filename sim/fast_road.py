@@ -73,6 +73,7 @@ class _Lanes:
         self.road = (_from, _to)
         self.lanes = list(lanes)
         self.indexes = [(_from, _to, i) for i in range(len(lanes))]
+        self.number = {index: i for i, index in enumerate(self.indexes)}  # lane index -> position, for ints
         self.start_x = np.array([lane.start[0] for lane in lanes], dtype=np.float64)
         self.start_y = np.array([lane.start[1] for lane in lanes], dtype=np.float64)
         self.start_x_by_lane = {id(lane): float(lane.start[0]) for lane in lanes}
@@ -151,17 +152,24 @@ class FastRoad(Road):
         super().__init__(*args, **kwargs)
         self._lane_xs: list[list[float]] | None = None  # per lane: sorted longitudinal positions, during act()
         self._lane_vehicles: list[list[Any]] = []
+        self._lane_position: list[dict[int, int]] = []  # per lane: id(vehicle) -> its index in _lane_vehicles
 
     def act(self) -> None:
         """Decide the actions of each entity on the road (stock), with the lanes sorted once for the lot."""
         g = self.network.geometry
         idm = IDMActs(g.start_x_by_lane) if g.ok and stock_methods_unchanged() else None
         with self.frozen():
+            following, fronts = [], []
             for vehicle in self.vehicles:
-                if idm is not None and idm.applies_to(vehicle):
-                    idm.act(vehicle)
-                else:
+                if idm is None or not idm.applies_to(vehicle):
                     vehicle.act()
+                elif idm.following(vehicle):  # its act writes only its own action: done below, as one batch
+                    following.append(vehicle)
+                    fronts.append(self.front_vehicle(vehicle, vehicle.lane_index))
+                else:
+                    idm.act(vehicle)
+            if idm is not None:
+                idm.act_following(following, fronts)
 
     @contextmanager
     def frozen(self) -> Iterator[None]:
@@ -170,7 +178,7 @@ class FastRoad(Road):
         try:
             yield
         finally:
-            self._lane_xs, self._lane_vehicles = None, []
+            self._lane_xs, self._lane_vehicles, self._lane_position = None, [], []
 
     def _sorted_lanes(self) -> list[list[float]] | None:
         g = self.network.geometry
@@ -179,6 +187,7 @@ class FastRoad(Road):
         vehicles = [v for v in self.vehicles if not isinstance(v, Landmark)]
         if not vehicles:
             self._lane_vehicles = [[] for _ in g.lanes]
+            self._lane_position = [{} for _ in g.lanes]
             return [[] for _ in g.lanes]
         xy = np.array([v.position for v in vehicles], dtype=np.float64)
         if xy.shape != (len(vehicles), 2) or not np.isfinite(xy).all():
@@ -195,7 +204,27 @@ class FastRoad(Road):
             lane_xs.append(s[order].tolist())
             lane_vehicles.append([vehicles[i] for i in order.tolist()])
         self._lane_vehicles = lane_vehicles
+        self._lane_position = [{id(v): p for p, v in enumerate(members)} for members in lane_vehicles]
         return lane_xs
+
+    def front_vehicle(self, vehicle: Any, lane_index: LaneIndex) -> Any:
+        """`neighbour_vehicles(vehicle, lane_index)[0]`; where `vehicle` is on that lane with no one level with
+        it or with the next one ahead, that is simply the next vehicle in the sorted lane."""
+        lane_xs = self._lane_xs
+        k = None
+        if lane_xs is not None and type(lane_index) is tuple and len(lane_index) == 3 and type(lane_index[2]) is int:
+            k = self.network.geometry.number.get(lane_index)
+        p = self._lane_position[k].get(id(vehicle)) if k is not None else None
+        if p is not None:
+            xs = lane_xs[k]
+            n = len(xs)
+            if p == 0 or xs[p - 1] != xs[p]:
+                if p + 1 == n:
+                    return None
+                ahead = xs[p + 1]
+                if ahead != xs[p] and (p + 2 == n or xs[p + 2] != ahead):
+                    return self._lane_vehicles[k][p + 1]
+        return self.neighbour_vehicles(vehicle, lane_index)[0]
 
     def neighbour_vehicles(self, vehicle: Any, lane_index: LaneIndex = None) -> tuple[Any, Any]:
         """Stock's preceding and following vehicle of `vehicle` on `lane_index` (its own lane by default)."""
