@@ -51,10 +51,17 @@ def idm_step(v: IDMVehicle, dt: float) -> None:
     beta = np.float64(0.5 * delta_f) if delta_f == 0 else np.arctan(1 / 2 * np.tan(delta_f))
     angle = v.heading + beta
     if angle == 0:
-        velocity = v.speed * np.array([1.0, angle])
+        cos, sin = 1.0, angle
     else:
-        velocity = v.speed * np.array([np.cos(angle), np.sin(angle)])
-    v.position += velocity * dt
+        cos, sin = np.cos(angle), np.sin(angle)
+    position = v.position
+    if type(position) is np.ndarray and position.shape == (2,) and position.dtype == np.float64:
+        # position += (speed * [cos, sin]) * dt, one element at a time: the same three roundings per element
+        speed = v.speed
+        position[0] = position[0] + (speed * cos) * dt
+        position[1] = position[1] + (speed * sin) * dt
+    else:
+        position += v.speed * np.array([cos, sin]) * dt
     if v.impact is not None:
         v.position += v.impact
         v.crashed = True

@@ -193,16 +193,26 @@ class FastRoad(Road):
         if xy.shape != (len(vehicles), 2) or not np.isfinite(xy).all():
             return None
         lane_xs, lane_vehicles = [], []
+        if g.shared_projection:  # one start x: every lane's longitudinal is the same, so is its sorted order
+            s = xy[:, 0] - g.start_x[0]
+            order = np.argsort(s, kind="stable")  # ties stay in the road's list order
+            s_sorted, y_sorted = s[order], xy[order, 1]
         for k, lane in enumerate(g.lanes):
             # Stock's on_lane(margin=1) on the projection (longitudinal, lateral) = (x - x0, y - y0).
+            if g.shared_projection:
+                on = ((np.abs(y_sorted - g.start_y[k]) <= lane.width_at(0) / 2 + 1)
+                      & (-lane.VEHICLE_LENGTH <= s_sorted) & (s_sorted < lane.length + lane.VEHICLE_LENGTH))
+                lane_xs.append(s_sorted[on].tolist())
+                lane_vehicles.append([vehicles[i] for i in order[on].tolist()])
+                continue
             s = xy[:, 0] - g.start_x[k]
             lateral = xy[:, 1] - g.start_y[k]
             on = ((np.abs(lateral) <= lane.width_at(0) / 2 + 1)
                   & (-lane.VEHICLE_LENGTH <= s) & (s < lane.length + lane.VEHICLE_LENGTH))
             members = np.flatnonzero(on)
-            order = members[np.argsort(s[members], kind="stable")]  # ties stay in the road's list order
-            lane_xs.append(s[order].tolist())
-            lane_vehicles.append([vehicles[i] for i in order.tolist()])
+            lane_order = members[np.argsort(s[members], kind="stable")]  # ties stay in the road's list order
+            lane_xs.append(s[lane_order].tolist())
+            lane_vehicles.append([vehicles[i] for i in lane_order.tolist()])
         self._lane_vehicles = lane_vehicles
         self._lane_position = [{id(v): p for p, v in enumerate(members)} for members in lane_vehicles]
         return lane_xs
