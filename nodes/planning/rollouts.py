@@ -7,7 +7,8 @@
 on; interventions in half the episodes, following always) and at every replan measures what each of the
 five meta-actions is worth (`nodes/planning/lookahead.py`: a copy of the world does the action, then the
 rule planner, for `--horizon` seconds; the metres made, or a collision). It then acts as the look-ahead
-would (the best trial; the rules' own action unless another was strictly better), or with probability
+would (the best trial; the rules' own action unless another was strictly better), or as a given DQN
+(`--behaviour MODEL.zip`: the states that model reaches, as DAgger collects them), or with probability
 `--explore` at random, so that the states seen are the ones a better planner reaches, and some it should
 recover from. One file per episode (`ep_00012.npz`): resumable, and `--jobs` processes share the work.
 
@@ -36,11 +37,19 @@ from nodes.planning.seeds import TRAIN_SEED_RANGE
 
 
 def collect_episode(index: int, seed: int, horizon: int, explore: float, interventions_share: float,
-                    out: Path, seconds: float = 40.0) -> int:
-    """Drive one episode with trials at every replan; write `out/ep_<index>.npz`. Returns the replans."""
+                    out: Path, seconds: float = 40.0, behaviour: str = "lookahead") -> int:
+    """Drive one episode with trials at every replan; write `out/ep_<index>.npz`. Returns the replans.
+    behaviour: "lookahead" acts on the trials; a DQN zip's path acts as that model (DAgger: the states its
+    own driving reaches, labelled with the trials)."""
     from msgs import Action
     from nodes.planning.lookahead import lookahead_action, make_env, trial_values
     from nodes.planning.rules import RulePlanner
+
+    policy = None
+    if behaviour != "lookahead":
+        from nodes.planning.policy import DQNPolicy
+
+        policy = DQNPolicy(behaviour)
 
     rng = np.random.default_rng([seed, index])
     world = int(rng.integers(*TRAIN_SEED_RANGE))
@@ -53,7 +62,7 @@ def collect_episode(index: int, seed: int, horizon: int, explore: float, interve
     while not done:
         own = rules.act(obs)[0]
         values = trial_values(env, rules, horizon)
-        action = lookahead_action(values, own)
+        action = lookahead_action(values, own) if policy is None else policy.act(obs)[0]
         if rng.random() < explore:
             action = int(rng.integers(len(Action)))
         rows["obs"].append(obs)
@@ -90,8 +99,8 @@ def collect(args: argparse.Namespace) -> int:
     todo = [i for i in range(args.start, args.start + args.episodes) if not (out / f"ep_{i:05d}.npz").exists()]
     print(f"{args.episodes - len(todo)} of {args.episodes} episodes already in {out}; collecting {len(todo)} "
           f"with {args.jobs} process(es), trials of {args.horizon} s")
-    jobs = [(i, args.seed, args.horizon, args.explore, args.interventions_share, out, args.episode_seconds)
-            for i in todo]
+    jobs = [(i, args.seed, args.horizon, args.explore, args.interventions_share, out, args.episode_seconds,
+             args.behaviour) for i in todo]
     replans = 0
     with get_context("spawn").Pool(args.jobs) as pool, \
             tqdm(total=len(jobs), desc="rollouts", unit="ep", dynamic_ncols=True) as bar:
@@ -102,10 +111,14 @@ def collect(args: argparse.Namespace) -> int:
     return 0
 
 
-def load(folder: Path) -> dict[str, np.ndarray]:
-    files = sorted(folder.glob("ep_*.npz"))
-    if not files:
-        raise SystemExit(f"planner-rollouts fit: no ep_*.npz in {folder}; run `collect` first")
+def load(folders: Sequence[Path]) -> dict[str, np.ndarray]:
+    """Every episode file of `folders`, concatenated; `episode` numbers them across folders."""
+    files = []
+    for folder in folders:
+        found = sorted(Path(folder).glob("ep_*.npz"))
+        if not found:
+            raise SystemExit(f"planner-rollouts fit: no ep_*.npz in {folder}; run `collect` first")
+        files += found
     parts: dict[str, list] = {"obs": [], "values": [], "own": [], "episode": [], "horizon": []}
     for k, f in enumerate(files):
         with np.load(f) as z:
@@ -143,7 +156,7 @@ def fit(args: argparse.Namespace) -> int:
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(1)
-    data = load(Path(args.data))
+    data = load([Path(d) for d in args.data])
     y = targets(data["values"], data["own"], data["horizon"], args.crash_value, args.tie_bonus)
     x = data["obs"].reshape(len(y), -1)
     episodes = np.unique(data["episode"])
@@ -215,13 +228,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     c.add_argument("--explore", type=float, default=0.15, help="share of replans that act at random")
     c.add_argument("--interventions-share", type=float, default=0.5,
                    help="share of episodes with decision's interventions on (following always on)")
+    c.add_argument("--behaviour", default="lookahead",
+                   help="who drives between the trials: 'lookahead' (the best trial) or a DQN zip (DAgger: label "
+                   "the states that model reaches)")
     c.add_argument("--episode-seconds", type=float, default=40.0, help="episode length (highway-v0's: 40 s)")
     c.add_argument("--seed", type=int, default=0, help="draws the training worlds and the exploration")
     c.add_argument("--out", default="runs/rollouts", help="folder of the episode files")
     c.set_defaults(func=collect)
     f = sub.add_parser("fit", help="fit a DQN's Q-network to the collected trial values",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    f.add_argument("--data", default="runs/rollouts", help="folder of the episode files")
+    f.add_argument("--data", nargs="+", default=["runs/rollouts"], help="folders of episode files")
     f.add_argument("--out", default="models/planner_dqn.zip", help="the DQN zip written")
     f.add_argument("--net-arch", type=int, nargs="+", default=[256, 256], help="MLP hidden layer sizes")
     f.add_argument("--epochs", type=int, default=150, help="passes over the fit set")

@@ -76,6 +76,15 @@ def test_collect_then_fit_writes_a_dqn_the_planning_node_loads(tmp_path) -> None
     assert 0 <= action < len(Action) and len(q) == len(Action)
     summary = json.loads((tmp_path / "q.zip.fit.json").read_text())
     assert summary["replans"] == 6 and summary["episodes"] == 2 and len(summary["history"]) == 3
+    # DAgger: the fitted model drives, the trials label its states; fit reads both folders
+    more = tmp_path / "more"
+    assert main(["collect", "--episodes", "1", "--behaviour", str(out), "--seed", "1", "--explore", "0",
+                 *common[2:], "--out", str(more)]) == 0
+    with np.load(more / "ep_00000.npz") as z:
+        policy_actions = [policy.act(o)[0] for o in z["obs"]]
+        assert z["taken"].tolist() == policy_actions
+    assert main(["fit", "--data", str(data), str(more), "--out", str(out), "--epochs", "1", "--net-arch", "16"]) == 0
+    assert json.loads((tmp_path / "q.zip.fit.json").read_text())["replans"] == 9
 
 
 def test_fit_without_data_names_the_folder(tmp_path) -> None:
