@@ -132,6 +132,8 @@ def summarise(name: str, episodes: list[Episode], seconds: float, with_overrides
         "return_per_s": float(np.mean([e.reward_seconds for e in episodes]) / DURATION),
         "lane_changes_per_episode": float(np.mean([e.lane_changes for e in episodes])),
         "wall_s": round(seconds, 1),
+        "per_episode_speed": [round(e.mean_speed, 4) for e in episodes],  # seed order: paired comparisons
+        "per_episode_collision": [bool(e.collision) for e in episodes],
     }
     if with_overrides:
         row["overrides_per_episode"] = float(np.mean([e.overrides for e in episodes]))
@@ -140,6 +142,24 @@ def summarise(name: str, episodes: list[Episode], seconds: float, with_overrides
         row["interventions_per_episode"] = float(np.mean([e.interventions for e in episodes]))
         row["intervention_ratio"] = float(sum(e.interventions for e in episodes) / plan_steps)
     return row
+
+
+def paired(by_name: dict[str, dict]) -> list[str]:
+    """Each DQN row against the rule planner's row with the same layer, seed by seed (mean, 95% interval)."""
+    from evaluation.stats import mean_ci95
+
+    lines = []
+    for layer in ("overrides_on", "interventions_off", "overrides_off"):
+        rules = by_name.get(f"rules_{layer}")
+        if rules is None:
+            continue
+        for name, row in by_name.items():
+            if name.endswith(f"_{layer}") and not name.startswith("rules_"):
+                diff = np.subtract(row["per_episode_speed"], rules["per_episode_speed"])
+                mean, low, high = mean_ci95(list(diff))
+                interval = "" if low is None else f" (95% interval {low:+.2f} to {high:+.2f})"
+                lines.append(f"{name} minus rules_{layer}, paired over {len(diff)} episodes: {mean:+.2f} m/s{interval}")
+    return lines
 
 
 def table(rows: list[dict]) -> str:
@@ -247,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
           "50 vehicles, 40 s")
     print(table(rows))
     by_name = {r["name"]: r for r in rows}
+    print("\n".join(paired(by_name)))
     if not args.selection and {"idm_mobil", "example_dqn", "planner_dqn_overrides_off",
                                "planner_dqn_overrides_on"} <= set(by_name):
         print(f"goals ({GOALS}):")
