@@ -38,7 +38,7 @@ def stock_step_unchanged() -> bool:
 
 def steps_like_stock(vehicle: Any) -> bool:
     """True for a plain IDMVehicle with no step of its own (given stock_step_unchanged())."""
-    return type(vehicle) is IDMVehicle and not any(name in vehicle.__dict__ for name in _STEPPED)
+    return type(vehicle) is IDMVehicle and vehicle.__dict__.keys().isdisjoint(_STEPPED)
 
 
 def idm_step(v: IDMVehicle, dt: float) -> None:
