@@ -17,9 +17,10 @@ observation) onto those values, as the mean speed [m/s] each action leads to ove
 counting `--crash-value`. The loss weighs the differences between the actions of a state (what the greedy
 policy acts on) over their common level. `--tie-bonus` adds a little to the rule planner's own action, as
 the look-ahead breaks ties. Episodes are split by world into fit and check sets; the check set's regret
-(metres lost against the best trial, per replan) is printed for the network and for the rule planner, and
-the epoch with the lowest network regret is kept. The result is an ordinary DQN zip: the planning node,
-the benches, `drivestack export planner` and `drivestack train planner --init-model` (TD fine-tuning) take it.
+(metres lost against the best trial, per replan) is printed for the network and for the rule planner; the
+last epoch is kept (`--keep best`: the one with the least check-set regret; the learning rate decays to 0, so
+the last epochs settle). The result is an ordinary DQN zip: the planning node, the benches, `drivestack
+export planner` and `drivestack train planner --init-model` (TD fine-tuning) take it.
 """
 
 from __future__ import annotations
@@ -140,6 +141,28 @@ def targets(values: np.ndarray, own: np.ndarray, horizon: np.ndarray, crash_valu
     return speed.astype(np.float32)
 
 
+def mirror(obs: np.ndarray, values: np.ndarray, own: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The same replans seen in a mirror: left and right swap. For a "lanes" observation (N, 4, 7): the rows of
+    the lanes left and right of the ego swap; the ego's lane index, lateral offset and lateral speed change
+    sign (each is normalised symmetrically); leftmost and rightmost swap. LANE_LEFT and LANE_RIGHT swap in the
+    values and the rule planner's actions. highway-env's traffic has no side it keeps to, nor has our stack."""
+    from msgs import Action
+    from nodes.planning.observation import EGO_FEATURES
+
+    left, right = int(Action.LANE_LEFT), int(Action.LANE_RIGHT)
+    o = obs.copy()
+    o[:, 1], o[:, 3] = obs[:, 3], obs[:, 1]
+    for name in ("lane", "lateral_offset", "vy"):
+        o[:, 0, EGO_FEATURES.index(name)] *= -1.0
+    lm, rm = EGO_FEATURES.index("leftmost"), EGO_FEATURES.index("rightmost")
+    o[:, 0, lm], o[:, 0, rm] = obs[:, 0, rm], obs[:, 0, lm]
+    v = values.copy()
+    v[:, left], v[:, right] = values[:, right], values[:, left]
+    a = own.copy()
+    a[own == left], a[own == right] = right, left
+    return o, v, a
+
+
 def regret(values: np.ndarray, chosen: np.ndarray) -> float:
     """Mean metres lost against the best trial per replan (a collision counted as the best trial's metres)."""
     v = np.where(np.isfinite(values), values, 0.0)
@@ -172,7 +195,13 @@ def fit(args: argparse.Namespace) -> int:
                 learning_starts=0, buffer_size=1)
     env.close()
     net = model.q_net
-    optimiser = torch.optim.Adam(net.parameters(), lr=args.learning_rate)
+    optimiser = torch.optim.AdamW(net.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=args.epochs)  # settles at the end
+    if args.mirror:  # the fit set twice: as driven and seen in a mirror (the check set stays as driven)
+        mo, mv, ma = mirror(data["obs"][fit_idx], data["values"][fit_idx], data["own"][fit_idx])
+        x = np.concatenate([x, mo.reshape(len(ma), -1)])
+        y = np.concatenate([y, targets(mv, ma, data["horizon"][fit_idx], args.crash_value, args.tie_bonus)])
+        fit_idx = np.concatenate([fit_idx, np.arange(len(ma)) + len(data["own"])])
     xt, yt = torch.as_tensor(x), torch.as_tensor(y)
     rules_regret = regret(data["values"][check_idx], data["own"][check_idx])
     best = (np.inf, -1, None)
@@ -190,6 +219,7 @@ def fit(args: argparse.Namespace) -> int:
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
+        schedule.step()
         net.eval()
         with torch.no_grad():
             chosen = net(xt[check_idx]).argmax(1).numpy()
@@ -197,7 +227,7 @@ def fit(args: argparse.Namespace) -> int:
         agree = float(np.mean(chosen == data["own"][check_idx]))
         history.append({"epoch": epoch, "check_regret_m": r, "agree_with_rules": agree})
         bar.set_postfix(regret=f"{r:.2f}", rules=f"{rules_regret:.2f}")
-        if r < best[0]:
+        if args.keep == "final" or r < best[0]:
             best = (r, epoch, {k: v.clone() for k, v in net.state_dict().items()})
     assert best[2] is not None
     net.load_state_dict(best[2])
@@ -206,7 +236,7 @@ def fit(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     model.save(out)
     summary = {"args": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items() if k != "func"},
-               "replans": int(len(y)), "episodes": int(len(episodes)), "best_epoch": best[1],
+               "replans": int(len(y)), "episodes": int(len(episodes)), "kept_epoch": best[1],
                "check_regret_m": best[0], "rules_check_regret_m": rules_regret, "history": history}
     Path(str(out) + ".fit.json").write_text(json.dumps(summary, indent=2))
     print(f"saved {out}: check-set regret {best[0]:.2f} m per replan (rule planner {rules_regret:.2f}), "
@@ -242,11 +272,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     f.add_argument("--net-arch", type=int, nargs="+", default=[256, 256], help="MLP hidden layer sizes")
     f.add_argument("--epochs", type=int, default=150, help="passes over the fit set")
     f.add_argument("--batch-size", type=int, default=256, help="replans per gradient step")
-    f.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate")
+    f.add_argument("--learning-rate", type=float, default=1e-3, help="AdamW learning rate, decayed to 0 (cosine)")
+    f.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay")
+    f.add_argument("--keep", choices=("best", "final"), default="final",
+                   help="the epoch kept: the check set's least regret, or the last")
     f.add_argument("--crash-value", type=float, default=0.0, help="target [m/s] of an action whose trial collided")
-    f.add_argument("--tie-bonus", type=float, default=0.05, help="[m/s] added to the rule planner's own action")
+    f.add_argument("--tie-bonus", type=float, default=0.25, help="[m/s] added to the rule planner's own action")
     f.add_argument("--level-weight", type=float, default=0.1, help="weight of the mean over actions in the loss")
     f.add_argument("--check-share", type=float, default=0.15, help="share of episodes held back to choose the epoch")
+    f.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=False,
+                   help="also fit every replan seen in a mirror (left and right swapped)")
     f.add_argument("--seed", type=int, default=0, help="seeds the network and the split")
     f.set_defaults(func=fit)
     args = parser.parse_args(argv)

@@ -90,3 +90,25 @@ def test_collect_then_fit_writes_a_dqn_the_planning_node_loads(tmp_path) -> None
 def test_fit_without_data_names_the_folder(tmp_path) -> None:
     with pytest.raises(SystemExit, match="no ep_"):
         main(["fit", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "q.zip")])
+
+
+def test_the_mirror_of_an_observation_is_the_observation_of_the_mirrored_scene() -> None:
+    from msgs import EgoState, Object
+    from nodes.planning.observation import ObservationConfig, build_observation
+    from nodes.planning.rollouts import mirror
+
+    def scene(side: float, lane: int) -> np.ndarray:
+        ego = EgoState(x=300.0, y=4.0 * lane + side * 0.5, heading=0.0, speed=24.0, vx=24.0, vy=side * 0.8,
+                       lane_index=lane, lateral_offset=side * 0.5)
+        objects = [Object(id=1, x=25.0, y=side * -0.5, vx=-3.0, vy=0.0),  # own lane ahead
+                   Object(id=2, x=-15.0, y=side * -4.5, vx=4.0, vy=0.0),  # one side, behind
+                   Object(id=3, x=40.0, y=side * 3.5, vx=1.0, vy=0.0)]  # the other side, ahead
+        return build_observation(objects, ego, ObservationConfig(kind="lanes"))
+
+    seen, mirrored = scene(1.0, 1)[None], scene(-1.0, 2)[None]  # lane 1 of 4 and its mirror, lane 2
+    values = np.array([[1.0, 2.0, 3.0, 4.0, 5.0]])
+    o, v, a = mirror(seen, values, np.array([int(Action.LANE_LEFT)]))
+    assert np.array_equal(o, mirrored) and not np.array_equal(seen, mirrored)
+    assert v.tolist() == [[3.0, 2.0, 1.0, 4.0, 5.0]] and a.tolist() == [int(Action.LANE_RIGHT)]
+    back = mirror(o, v, a)
+    assert np.array_equal(back[0], seen) and np.array_equal(back[1], values) and back[2].tolist() == [0]
