@@ -236,7 +236,7 @@ def fit(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     model.save(out)
     summary = {"args": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items() if k != "func"},
-               "replans": int(len(y)), "episodes": int(len(episodes)), "kept_epoch": best[1],
+               "replans": int(len(data["own"])), "episodes": int(len(episodes)), "kept_epoch": best[1],
                "check_regret_m": best[0], "rules_check_regret_m": rules_regret, "history": history}
     Path(str(out) + ".fit.json").write_text(json.dumps(summary, indent=2))
     print(f"saved {out}: check-set regret {best[0]:.2f} m per replan (rule planner {rules_regret:.2f}), "
