@@ -39,26 +39,43 @@ def ego_x(env: PlannerEnv) -> float:
     return env.sim.ego_state(env.sim.header()).x
 
 
-def trial(env: PlannerEnv, rules: RulePlanner, first: int, steps: int, continuation: str = "rules") -> float:
-    """Metres the ego makes in a copy of `env` doing `first`, then the continuation; -inf on a collision.
-    Neither `env` nor `rules` is changed."""
+def trial_outcome(env: PlannerEnv, rules: RulePlanner, first: int, steps: int,
+                  continuation: str = "rules") -> tuple[float, bool]:
+    """(metres the ego makes in a copy of `env` doing `first`, then the continuation, -inf on a collision;
+    whether decision intervened in the first plan period, i.e. refused or aborted `first` or braked in
+    emergency). Neither `env` nor `rules` is changed."""
     env = copy.deepcopy(env)
     rules = copy.deepcopy(rules)
     start = ego_x(env)
     action = first
-    for _ in range(steps):
-        obs, _, crashed, truncated, _ = env.step(action)
+    intervened = False
+    for k in range(steps):
+        obs, _, crashed, truncated, info = env.step(action)
+        intervened |= k == 0 and bool(info["intervened"])
         if crashed:
-            return -np.inf
+            return -np.inf, intervened
         if truncated:
             break
         action = rules.act(obs)[0] if continuation == "rules" else int(Action.FASTER)
-    return ego_x(env) - start
+    return ego_x(env) - start, intervened
+
+
+def trial(env: PlannerEnv, rules: RulePlanner, first: int, steps: int, continuation: str = "rules") -> float:
+    """The metres of `trial_outcome`."""
+    return trial_outcome(env, rules, first, steps, continuation)[0]
+
+
+def trials(env: PlannerEnv, rules: RulePlanner, steps: int,
+           continuation: str = "rules") -> tuple[np.ndarray, np.ndarray]:
+    """Every meta-action's trial, in msgs.Action order: metres (float64, -inf for a collision) and whether
+    decision intervened in its first plan period (bool)."""
+    out = [trial_outcome(env, rules, a, steps, continuation) for a in range(len(Action))]
+    return np.array([m for m, _ in out], dtype=np.float64), np.array([i for _, i in out], dtype=bool)
 
 
 def trial_values(env: PlannerEnv, rules: RulePlanner, steps: int, continuation: str = "rules") -> np.ndarray:
-    """The trial of every meta-action, in msgs.Action order (float64, -inf for a collision)."""
-    return np.array([trial(env, rules, a, steps, continuation) for a in range(len(Action))], dtype=np.float64)
+    """The metres of every meta-action's trial, in msgs.Action order (float64, -inf for a collision)."""
+    return trials(env, rules, steps, continuation)[0]
 
 
 def lookahead_action(values: np.ndarray, own: int) -> int:

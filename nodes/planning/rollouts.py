@@ -43,7 +43,7 @@ def collect_episode(index: int, seed: int, horizon: int, explore: float, interve
     behaviour: "lookahead" acts on the trials; a DQN zip's path acts as that model (DAgger: the states its
     own driving reaches, labelled with the trials)."""
     from msgs import Action
-    from nodes.planning.lookahead import lookahead_action, make_env, trial_values
+    from nodes.planning.lookahead import lookahead_action, make_env, trials
     from nodes.planning.rules import RulePlanner
 
     policy = None
@@ -58,16 +58,17 @@ def collect_episode(index: int, seed: int, horizon: int, explore: float, interve
     rules = RulePlanner()
     obs, _ = env.reset(seed=world)
     rules.reset()
-    rows: dict[str, list] = {"obs": [], "values": [], "own": [], "taken": []}
+    rows: dict[str, list] = {"obs": [], "values": [], "intervened": [], "own": [], "taken": []}
     done = False
     while not done:
         own = rules.act(obs)[0]
-        values = trial_values(env, rules, horizon)
+        values, intervened = trials(env, rules, horizon)
         action = lookahead_action(values, own) if policy is None else policy.act(obs)[0]
         if rng.random() < explore:
             action = int(rng.integers(len(Action)))
         rows["obs"].append(obs)
         rows["values"].append(values)
+        rows["intervened"].append(intervened)
         rows["own"].append(own)
         rows["taken"].append(action)
         obs, _, crashed, truncated, _ = env.step(action)
@@ -76,6 +77,7 @@ def collect_episode(index: int, seed: int, horizon: int, explore: float, interve
     path = out / f"ep_{index:05d}.npz"
     tmp = out / f".ep_{index:05d}.tmp.npz"
     np.savez(tmp, obs=np.asarray(rows["obs"], dtype=np.float32), values=np.asarray(rows["values"]),
+             intervened=np.asarray(rows["intervened"], dtype=bool).reshape(-1, len(Action)),
              own=np.asarray(rows["own"], dtype=np.int64), taken=np.asarray(rows["taken"], dtype=np.int64),
              world=world, horizon=horizon, interventions=env.stats.interventions,
              end_reason=str(env.stats.end_reason), mean_speed=env.stats.mean_speed)
@@ -120,11 +122,13 @@ def load(folders: Sequence[Path]) -> dict[str, np.ndarray]:
         if not found:
             raise SystemExit(f"planner-rollouts fit: no ep_*.npz in {folder}; run `collect` first")
         files += found
-    parts: dict[str, list] = {"obs": [], "values": [], "own": [], "episode": [], "horizon": []}
+    parts: dict[str, list] = {"obs": [], "values": [], "intervened": [], "own": [], "episode": [], "horizon": []}
     for k, f in enumerate(files):
         with np.load(f) as z:
             parts["obs"].append(z["obs"])
             parts["values"].append(z["values"])
+            # files collected before the flag was recorded: no intervention known
+            parts["intervened"].append(z["intervened"] if "intervened" in z else np.zeros(z["values"].shape, bool))
             parts["own"].append(z["own"])
             parts["episode"].append(np.full(len(z["own"]), k))
             parts["horizon"].append(np.full(len(z["own"]), int(z["horizon"])))
@@ -132,13 +136,26 @@ def load(folders: Sequence[Path]) -> dict[str, np.ndarray]:
 
 
 def targets(values: np.ndarray, own: np.ndarray, horizon: np.ndarray, crash_value: float,
-            tie_bonus: float) -> np.ndarray:
+            tie_bonus: float, intervened: np.ndarray | None = None, intervention_penalty: float = 0.0) -> np.ndarray:
     """Mean speed [m/s] over the trial per action; a collision counts `crash_value`; the rules' own action
-    gets `tie_bonus` more."""
+    gets `tie_bonus` more; an action decision intervened on in its first plan period `intervention_penalty`
+    less."""
     speed = values / horizon[:, None]
     speed = np.where(np.isfinite(speed), speed, crash_value)
+    if intervened is not None and intervention_penalty:
+        speed = speed - intervention_penalty * intervened
     speed[np.arange(len(own)), own] += tie_bonus
     return speed.astype(np.float32)
+
+
+def swap_sides(per_action: np.ndarray) -> np.ndarray:
+    """A copy of (N, 5) per-action columns with LANE_LEFT's and LANE_RIGHT's swapped."""
+    from msgs import Action
+
+    left, right = int(Action.LANE_LEFT), int(Action.LANE_RIGHT)
+    out = per_action.copy()
+    out[:, left], out[:, right] = per_action[:, right], per_action[:, left]
+    return out
 
 
 def mirror(obs: np.ndarray, values: np.ndarray, own: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -156,8 +173,7 @@ def mirror(obs: np.ndarray, values: np.ndarray, own: np.ndarray) -> tuple[np.nda
         o[:, 0, EGO_FEATURES.index(name)] *= -1.0
     lm, rm = EGO_FEATURES.index("leftmost"), EGO_FEATURES.index("rightmost")
     o[:, 0, lm], o[:, 0, rm] = obs[:, 0, rm], obs[:, 0, lm]
-    v = values.copy()
-    v[:, left], v[:, right] = values[:, right], values[:, left]
+    v = swap_sides(values)
     a = own.copy()
     a[own == left], a[own == right] = right, left
     return o, v, a
@@ -180,7 +196,8 @@ def fit(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     torch.set_num_threads(1)
     data = load([Path(d) for d in args.data])
-    y = targets(data["values"], data["own"], data["horizon"], args.crash_value, args.tie_bonus)
+    y = targets(data["values"], data["own"], data["horizon"], args.crash_value, args.tie_bonus,
+                data["intervened"], args.intervention_penalty)
     x = data["obs"].reshape(len(y), -1)
     episodes = np.unique(data["episode"])
     rng = np.random.default_rng(args.seed)
@@ -199,8 +216,10 @@ def fit(args: argparse.Namespace) -> int:
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=args.epochs)  # settles at the end
     if args.mirror:  # the fit set twice: as driven and seen in a mirror (the check set stays as driven)
         mo, mv, ma = mirror(data["obs"][fit_idx], data["values"][fit_idx], data["own"][fit_idx])
+        mi = swap_sides(data["intervened"][fit_idx])
         x = np.concatenate([x, mo.reshape(len(ma), -1)])
-        y = np.concatenate([y, targets(mv, ma, data["horizon"][fit_idx], args.crash_value, args.tie_bonus)])
+        y = np.concatenate([y, targets(mv, ma, data["horizon"][fit_idx], args.crash_value, args.tie_bonus,
+                                       mi, args.intervention_penalty)])
         fit_idx = np.concatenate([fit_idx, np.arange(len(ma)) + len(data["own"])])
     xt, yt = torch.as_tensor(x), torch.as_tensor(y)
     rules_regret = regret(data["values"][check_idx], data["own"][check_idx])
@@ -277,6 +296,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     f.add_argument("--keep", choices=("best", "final"), default="final",
                    help="the epoch kept: the check set's least regret, or the last")
     f.add_argument("--crash-value", type=float, default=0.0, help="target [m/s] of an action whose trial collided")
+    f.add_argument("--intervention-penalty", type=float, default=0.0,
+                   help="[m/s] taken off an action decision intervened on in its first plan period (a refused lane "
+                   "change costs little in its trial, but is not what a planner should ask)")
     f.add_argument("--tie-bonus", type=float, default=0.25, help="[m/s] added to the rule planner's own action")
     f.add_argument("--level-weight", type=float, default=0.1, help="weight of the mean over actions in the loss")
     f.add_argument("--check-share", type=float, default=0.15, help="share of episodes held back to choose the epoch")

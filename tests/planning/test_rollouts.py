@@ -50,6 +50,9 @@ def test_targets_and_regret() -> None:
     values = np.array([[80.0, -np.inf, 88.0, 80.0, 72.0]])
     t = targets(values, own=np.array([3]), horizon=np.array([4]), crash_value=-1.0, tie_bonus=0.5)
     assert t.tolist() == [[20.0, -1.0, 22.0, 20.5, 18.0]]
+    refused = np.array([[True, False, False, False, False]])
+    t = targets(values, np.array([3]), np.array([4]), -1.0, 0.5, intervened=refused, intervention_penalty=2.0)
+    assert t.tolist() == [[18.0, -1.0, 22.0, 20.5, 18.0]]
     assert regret(values, np.array([2])) == 0.0 and regret(values, np.array([3])) == 8.0
     assert regret(values, np.array([1])) == 88.0  # a collision loses everything the best trial made
 
@@ -64,6 +67,7 @@ def test_collect_then_fit_writes_a_dqn_the_planning_node_loads(tmp_path) -> None
         n = len(z["own"])
         assert n == 3 and z["obs"].shape == (n, 4, 7) and z["values"].shape == (n, len(Action))
         assert np.all(np.isfinite(z["values"]) | (z["values"] == -np.inf))
+        assert z["intervened"].shape == (n, len(Action)) and z["intervened"].dtype == bool
         first = z["values"].copy()
     assert main(["collect", "--episodes", "2", *common]) == 0  # resumes: nothing to redo, files kept
     with np.load(files[0]) as z:
@@ -112,3 +116,20 @@ def test_the_mirror_of_an_observation_is_the_observation_of_the_mirrored_scene()
     assert v.tolist() == [[3.0, 2.0, 1.0, 4.0, 5.0]] and a.tolist() == [int(Action.LANE_RIGHT)]
     back = mirror(o, v, a)
     assert np.array_equal(back[0], seen) and np.array_equal(back[1], values) and back[2].tolist() == [0]
+
+
+def test_a_trial_tells_whether_decision_refused_its_first_action() -> None:
+    """At the start of these two worlds a lane change is refused (its gap is too short), keeping the lane is
+    not: the flags say so, and the refused change makes no more metres than keeping the lane."""
+    from nodes.planning.lookahead import trials
+
+    for seed in (0, 1):
+        env, rules = make_env(seconds=4.0), RulePlanner()
+        env.reset(seed=seed)
+        rules.reset()
+        values, intervened = trials(env, rules, steps=1)
+        assert intervened.dtype == bool and intervened.shape == (len(Action),)
+        assert not intervened[int(Action.IDLE)] and not intervened[int(Action.FASTER)]
+        refused = [a for a in (int(Action.LANE_LEFT), int(Action.LANE_RIGHT)) if intervened[a]]
+        assert len(refused) == 1, seed
+        assert values[refused[0]] <= values[int(Action.IDLE)]
