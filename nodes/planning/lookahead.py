@@ -60,11 +60,6 @@ def trial_outcome(env: PlannerEnv, rules: RulePlanner, first: int, steps: int,
     return ego_x(env) - start, intervened
 
 
-def trial(env: PlannerEnv, rules: RulePlanner, first: int, steps: int, continuation: str = "rules") -> float:
-    """The metres of `trial_outcome`."""
-    return trial_outcome(env, rules, first, steps, continuation)[0]
-
-
 def trials(env: PlannerEnv, rules: RulePlanner, steps: int,
            continuation: str = "rules") -> tuple[np.ndarray, np.ndarray]:
     """Every meta-action's trial, in msgs.Action order: metres (float64, -inf for a collision) and whether
