@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 
+import msgspec
 import numpy as np
 
 from msgs import Action
@@ -60,12 +61,23 @@ def trial_outcome(env: PlannerEnv, rules: RulePlanner, first: int, steps: int,
     return ego_x(env) - start, intervened
 
 
+def would_intervene(env: PlannerEnv, first: int) -> bool:
+    """Whether decision, with its interventions on, would intervene in the plan period of `first` from here
+    (refuse or abort it, or brake in emergency), also where `env` runs with them off. `env` is not changed."""
+    env = copy.deepcopy(env)
+    env.decision.params = msgspec.structs.replace(env.decision.params, interventions=True)
+    return bool(env.step(first)[4]["intervened"])
+
+
 def trials(env: PlannerEnv, rules: RulePlanner, steps: int,
            continuation: str = "rules") -> tuple[np.ndarray, np.ndarray]:
     """Every meta-action's trial, in msgs.Action order: metres (float64, -inf for a collision) and whether
-    decision intervened in its first plan period (bool)."""
+    decision intervened, or with its interventions off would have, in its first plan period (bool)."""
     out = [trial_outcome(env, rules, a, steps, continuation) for a in range(len(Action))]
-    return np.array([m for m, _ in out], dtype=np.float64), np.array([i for _, i in out], dtype=bool)
+    values = np.array([m for m, _ in out], dtype=np.float64)
+    if env.decision.params.interventions:
+        return values, np.array([i for _, i in out], dtype=bool)
+    return values, np.array([would_intervene(env, a) for a in range(len(Action))], dtype=bool)
 
 
 def trial_values(env: PlannerEnv, rules: RulePlanner, steps: int, continuation: str = "rules") -> np.ndarray:

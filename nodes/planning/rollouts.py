@@ -7,7 +7,8 @@
 on; interventions in half the episodes, following always) and at every replan measures what each of the
 five meta-actions is worth (`nodes/planning/lookahead.py`: a copy of the world does the action, then the
 rule planner, for `--horizon` seconds; the metres made, or a collision). It then acts as the look-ahead
-would (the best trial; the rules' own action unless another was strictly better), or as a given DQN
+would (the best trial; the rules' own action unless another was strictly better), as the rules
+(`--behaviour rules`), or as a given DQN
 (`--behaviour MODEL.zip`: the states that model reaches, as DAgger collects them), or with probability
 `--explore` at random, so that the states seen are the ones a better planner reaches, and some it should
 recover from. One file per episode (`ep_00012.npz`): resumable, and `--jobs` processes share the work.
@@ -40,14 +41,15 @@ from nodes.planning.seeds import TRAIN_SEED_RANGE
 def collect_episode(index: int, seed: int, horizon: int, explore: float, interventions_share: float,
                     out: Path, seconds: float = 40.0, behaviour: str = "lookahead") -> int:
     """Drive one episode with trials at every replan; write `out/ep_<index>.npz`. Returns the replans.
-    behaviour: "lookahead" acts on the trials; a DQN zip's path acts as that model (DAgger: the states its
-    own driving reaches, labelled with the trials)."""
+    behaviour: "lookahead" acts on the trials; "rules" as the rule planner (the states of the policy the values
+    are measured against); a DQN zip's path acts as that model (DAgger: the states its own driving reaches,
+    labelled with the trials)."""
     from msgs import Action
     from nodes.planning.lookahead import lookahead_action, make_env, trials
     from nodes.planning.rules import RulePlanner
 
     policy = None
-    if behaviour != "lookahead":
+    if behaviour not in ("lookahead", "rules"):
         from nodes.planning.policy import DQNPolicy
 
         policy = DQNPolicy(behaviour)
@@ -63,7 +65,10 @@ def collect_episode(index: int, seed: int, horizon: int, explore: float, interve
     while not done:
         own = rules.act(obs)[0]
         values, intervened = trials(env, rules, horizon)
-        action = lookahead_action(values, own) if policy is None else policy.act(obs)[0]
+        if policy is not None:
+            action = policy.act(obs)[0]
+        else:
+            action = own if behaviour == "rules" else lookahead_action(values, own)
         if rng.random() < explore:
             action = int(rng.integers(len(Action)))
         rows["obs"].append(obs)
@@ -278,8 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     c.add_argument("--interventions-share", type=float, default=0.5,
                    help="share of episodes with decision's interventions on (following always on)")
     c.add_argument("--behaviour", default="lookahead",
-                   help="who drives between the trials: 'lookahead' (the best trial) or a DQN zip (DAgger: label "
-                   "the states that model reaches)")
+                   help="who drives between the trials: 'lookahead' (the best trial), 'rules' (the rule planner) or a "
+                   "DQN zip (DAgger: label the states that model reaches)")
     c.add_argument("--episode-seconds", type=float, default=40.0, help="episode length (highway-v0's: 40 s)")
     c.add_argument("--seed", type=int, default=0, help="draws the training worlds and the exploration")
     c.add_argument("--out", default="runs/rollouts", help="folder of the episode files")

@@ -133,3 +133,9 @@ def test_a_trial_tells_whether_decision_refused_its_first_action() -> None:
         refused = [a for a in (int(Action.LANE_LEFT), int(Action.LANE_RIGHT)) if intervened[a]]
         assert len(refused) == 1, seed
         assert values[refused[0]] <= values[int(Action.IDLE)]
+        # with the interventions off the refused change is carried out, and still flagged as one decision
+        # would have refused
+        off = make_env(interventions_share=0.0, seconds=4.0)
+        off.reset(seed=seed)
+        assert not off.decision.params.interventions
+        assert np.array_equal(trials(off, rules, steps=1)[1], intervened), seed
