@@ -28,8 +28,8 @@ def _rows(out: Path) -> list[dict]:
 
 
 def test_multiprocess_and_inprocess_agree_and_the_report_is_complete(tmp_path):
-    multi = _evaluate(tmp_path / "multi", "--jobs", "2")
-    single = _evaluate(tmp_path / "single", "--inprocess")
+    multi = _evaluate(tmp_path / "multi", "--multiprocess", "--jobs", "2")
+    single = _evaluate(tmp_path / "single")  # composed in one process: the default
     for name in ("metrics.json", "episodes.csv", "summary.md", "speed_over_time.png",
                  "lateral_error_over_time.png", "distributions.png", "comparison.png"):
         for out in ("multi", "single"):
@@ -37,6 +37,8 @@ def test_multiprocess_and_inprocess_agree_and_the_report_is_complete(tmp_path):
             assert path.is_file() and path.stat().st_size > 0, path
     assert (tmp_path / "multi" / "speed_over_time.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert multi["episodes"] == single["episodes"] == 2
+    assert (tmp_path / "multi" / "full_stack" / "job1" / "launch.log").is_file()  # real launches, side by side
+    assert not (tmp_path / "single" / "full_stack" / "job0" / "launch.log").exists()
     assert {"collision_rate", "mean_speed_mps"} <= set(multi)
     rows_multi, rows_single = _rows(tmp_path / "multi"), _rows(tmp_path / "single")
     assert [r["seed"] for r in rows_multi] == ["4242", "4243"]
