@@ -32,6 +32,7 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -88,6 +89,75 @@ def collect_episode(index: int, seed: int, horizon: int, explore: float, interve
              end_reason=str(env.stats.end_reason), mean_speed=env.stats.mean_speed)
     os.replace(tmp, path)
     return len(rows["own"])
+
+
+def states_episode(index: int, seed: int, explore: float, interventions_share: float, out: Path,
+                   seconds: float = 40.0) -> int:
+    """Drive one training episode as the rule planner (at random at `explore` of the replans) and write its
+    observation and the rules' action at every replan to `out/st_<index>.npz`, without trials (about 1 s an
+    episode). Returns the replans."""
+    from msgs import Action
+    from nodes.planning.lookahead import make_env
+    from nodes.planning.rules import RulePlanner
+
+    rng = np.random.default_rng([seed, index, 1])
+    world = int(rng.integers(*TRAIN_SEED_RANGE))
+    env = make_env(interventions_share, seconds)
+    rules = RulePlanner()
+    obs, _ = env.reset(seed=world)
+    rules.reset()
+    seen, own = [], []
+    done = False
+    while not done:
+        action = rules.act(obs)[0]
+        seen.append(obs)
+        own.append(action)
+        if rng.random() < explore:
+            action = int(rng.integers(len(Action)))
+        obs, _, crashed, truncated, _ = env.step(action)
+        done = crashed or truncated
+    env.close()
+    tmp = out / f".st_{index:05d}.tmp.npz"
+    np.savez(tmp, obs=np.asarray(seen, dtype=np.float32), own=np.asarray(own, dtype=np.int64), world=world)
+    os.replace(tmp, out / f"st_{index:05d}.npz")
+    return len(own)
+
+
+def _states_job(job: tuple) -> int:
+    return states_episode(*job)
+
+
+def states(args: argparse.Namespace) -> int:
+    from multiprocessing import get_context
+
+    from tqdm import tqdm
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    todo = [i for i in range(args.start, args.start + args.episodes) if not (out / f"st_{i:05d}.npz").exists()]
+    jobs = [(i, args.seed, args.explore, args.interventions_share, out, args.episode_seconds) for i in todo]
+    replans = 0
+    with get_context("spawn").Pool(args.jobs) as pool, \
+            tqdm(total=len(jobs), desc="states", unit="ep", dynamic_ncols=True) as bar:
+        for n in pool.imap_unordered(_states_job, jobs, chunksize=4):
+            replans += n
+            bar.update()
+            bar.set_postfix(replans=replans)
+    return 0
+
+
+def load_states(folders: Sequence[Path]) -> tuple[np.ndarray, np.ndarray]:
+    """The rule planner's (observations, actions) from the st_*.npz files of `folders`."""
+    obs, own = [], []
+    for folder in folders:
+        found = sorted(Path(folder).glob("st_*.npz"))
+        if not found:
+            raise SystemExit(f"planner-rollouts fit: no st_*.npz in {folder}; run `states` first")
+        for f in found:
+            with np.load(f) as z:
+                obs.append(z["obs"])
+                own.append(z["own"])
+    return np.concatenate(obs), np.concatenate(own)
 
 
 def _collect_job(job: tuple) -> int:
@@ -190,6 +260,15 @@ def regret(values: np.ndarray, chosen: np.ndarray) -> float:
     return float(np.mean(v.max(axis=1) - v[np.arange(len(chosen)), chosen]))
 
 
+def imitation_hinge(q: Any, own: Any, margin: float) -> Any:
+    """Mean over states of how far each other action's Q comes within `margin` of the rules' own action's
+    (torch tensors: q (N, 5), own (N,)); 0 where the rules' action leads every other by the margin."""
+    import torch
+
+    hinge = torch.relu(q - q.gather(1, own[:, None]) + margin)
+    return hinge.scatter(1, own[:, None], 0.0).sum(1).mean()  # the rules' own action is not its own rival
+
+
 def fit(args: argparse.Namespace) -> int:
     import torch
     from stable_baselines3 import DQN
@@ -209,6 +288,9 @@ def fit(args: argparse.Namespace) -> int:
     check_eps = rng.choice(episodes, size=max(1, round(len(episodes) * args.check_share)), replace=False)
     check = np.isin(data["episode"], check_eps)
     fit_idx, check_idx = np.flatnonzero(~check), np.flatnonzero(check)
+    if len(fit_idx) == 0:
+        raise SystemExit(f"planner-rollouts fit: all {len(episodes)} episode(s) went to the check set; collect more "
+                         "or lower --check-share")
     print(f"{len(y)} replans from {len(episodes)} episodes: {len(fit_idx)} to fit, {len(check_idx)} to check "
           f"({len(check_eps)} episodes)")
 
@@ -227,6 +309,15 @@ def fit(args: argparse.Namespace) -> int:
                                        mi, args.intervention_penalty)])
         fit_idx = np.concatenate([fit_idx, np.arange(len(ma)) + len(data["own"])])
     xt, yt = torch.as_tensor(x), torch.as_tensor(y)
+    im_x = im_a = None
+    if args.imitate:  # the rules' action at many more states: it should stay the greedy one by a margin
+        io, ia = load_states([Path(d) for d in args.imitate])
+        if args.mirror:
+            mo, _, ma = mirror(io, np.zeros((len(ia), len(y[0])), np.float32), ia)
+            io, ia = np.concatenate([io, mo]), np.concatenate([ia, ma])
+        im_x, im_a = torch.as_tensor(io.reshape(len(ia), -1)), torch.as_tensor(ia)
+        print(f"{len(ia)} rule-planner states to imitate (weight {args.imitate_weight}, margin "
+              f"{args.imitate_margin} m/s)")
     rules_regret = regret(data["values"][check_idx], data["own"][check_idx])
     best = (np.inf, -1, None)
     history = []
@@ -240,6 +331,9 @@ def fit(args: argparse.Namespace) -> int:
             spread = (q - q.mean(1, keepdim=True)) - (t - t.mean(1, keepdim=True))
             level = q.mean(1) - t.mean(1)
             loss = (spread ** 2).mean() + args.level_weight * (level ** 2).mean()
+            if im_x is not None and im_a is not None:
+                pick = torch.as_tensor(rng.integers(len(im_a), size=args.batch_size))
+                loss = loss + args.imitate_weight * imitation_hinge(net(im_x[pick]), im_a[pick], args.imitate_margin)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -261,6 +355,7 @@ def fit(args: argparse.Namespace) -> int:
     model.save(out)
     summary = {"args": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items() if k != "func"},
                "replans": int(len(data["own"])), "episodes": int(len(episodes)), "kept_epoch": best[1],
+               "imitated_states": 0 if im_a is None else int(len(im_a)),
                "check_regret_m": best[0], "rules_check_regret_m": rules_regret, "history": history}
     Path(str(out) + ".fit.json").write_text(json.dumps(summary, indent=2))
     print(f"saved {out}: check-set regret {best[0]:.2f} m per replan (rule planner {rules_regret:.2f}), "
@@ -272,7 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="drivestack train planner-rollouts",
                                      description=__doc__.split("\n\n")[0] + " See nodes/planning/rollouts.py.",
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="collect|fit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="collect|states|fit")
     c = sub.add_parser("collect", help="drive training episodes with look-ahead trials at every replan",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     c.add_argument("--episodes", type=int, default=200, help="episodes to collect (about 75 CPU s each)")
@@ -289,6 +384,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     c.add_argument("--seed", type=int, default=0, help="draws the training worlds and the exploration")
     c.add_argument("--out", default="runs/rollouts", help="folder of the episode files")
     c.set_defaults(func=collect)
+    st = sub.add_parser("states", help="drive training episodes as the rule planner and record its observation "
+                        "and action at every replan (no trials: about 1 s an episode), for fit --imitate",
+                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    st.add_argument("--episodes", type=int, default=500, help="episodes to drive")
+    st.add_argument("--start", type=int, default=0, help="index of the first episode (files are per index)")
+    st.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes")
+    st.add_argument("--explore", type=float, default=0.15, help="share of replans that act at random")
+    st.add_argument("--interventions-share", type=float, default=0.5,
+                    help="share of episodes with decision's interventions on (following always on)")
+    st.add_argument("--episode-seconds", type=float, default=40.0, help="episode length (highway-v0's: 40 s)")
+    st.add_argument("--seed", type=int, default=0, help="draws the training worlds and the exploration")
+    st.add_argument("--out", default="runs/rule-states", help="folder of the episode files")
+    st.set_defaults(func=states)
     f = sub.add_parser("fit", help="fit a DQN's Q-network to the collected trial values",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     f.add_argument("--data", nargs="+", default=["runs/rollouts"], help="folders of episode files")
@@ -309,6 +417,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     f.add_argument("--check-share", type=float, default=0.15, help="share of episodes held back to choose the epoch")
     f.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=False,
                    help="also fit every replan seen in a mirror (left and right swapped)")
+    f.add_argument("--imitate", nargs="+", default=[], metavar="DIR",
+                   help="folders of `states` files: at each of those states the rule planner's action is kept the "
+                   "greedy one by --imitate-margin (a hinge loss), so that where the trials show no better action "
+                   "the network drives as the rules do")
+    f.add_argument("--imitate-weight", type=float, default=1.0, help="weight of the imitation hinge in the loss")
+    f.add_argument("--imitate-margin", type=float, default=0.25, help="[m/s] margin of the imitation hinge")
     f.add_argument("--seed", type=int, default=0, help="seeds the network and the split")
     f.set_defaults(func=fit)
     args = parser.parse_args(argv)

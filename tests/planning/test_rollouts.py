@@ -91,6 +91,41 @@ def test_collect_then_fit_writes_a_dqn_the_planning_node_loads(tmp_path) -> None
     assert json.loads((tmp_path / "q.zip.fit.json").read_text())["replans"] == 9
 
 
+def test_rule_states_feed_fit_imitate(tmp_path) -> None:
+    """`states` records the rule planner's observation and action at every replan of the episodes it drives
+    (the rules, as `collect --behaviour rules` drives); `fit --imitate` reads them (and their mirror)."""
+    data, states, out = tmp_path / "data", tmp_path / "states", tmp_path / "q.zip"
+    assert main(["collect", "--episodes", "2", "--behaviour", "rules", "--explore", "0", "--horizon", "1",
+                 "--episode-seconds", "3", "--jobs", "1", "--out", str(data)]) == 0
+    with np.load(data / "ep_00000.npz") as z:
+        assert z["taken"].tolist() == z["own"].tolist()  # the rules drove
+    assert main(["states", "--episodes", "2", "--episode-seconds", "6", "--jobs", "1", "--out", str(states)]) == 0
+    with np.load(states / "st_00000.npz") as z:
+        assert z["obs"].shape == (6, 4, 7) and z["own"].shape == (6,)
+        rules, env = RulePlanner(), make_env(0.5, 6.0)
+        # the first replan's state is the world's start: the rules' action on it is what was recorded
+        obs, _ = env.reset(seed=int(z["world"]))
+        assert np.array_equal(obs, z["obs"][0]) and rules.act(obs)[0] == z["own"][0]
+    assert main(["fit", "--data", str(data), "--out", str(out), "--epochs", "2", "--net-arch", "16",
+                 "--check-share", "0.5", "--imitate", str(states), "--mirror"]) == 0
+    assert json.loads((tmp_path / "q.zip.fit.json").read_text())["imitated_states"] == 2 * 12
+
+
+def test_the_imitation_hinge_is_zero_only_where_the_rules_action_leads_by_the_margin() -> None:
+    import torch
+
+    from nodes.planning.rollouts import imitation_hinge
+
+    q = torch.tensor([[0.0, 1.0, 0.0, 0.5, 0.0], [0.0, 1.0, 0.0, 0.9, 0.0]])
+    own = torch.tensor([1, 1])
+    assert imitation_hinge(q[:1], own[:1], 0.25).item() == 0.0  # leads FASTER by 0.5
+    assert imitation_hinge(q[1:], own[1:], 0.25).item() == pytest.approx(0.15)  # FASTER within 0.1 of it
+    assert imitation_hinge(q, torch.tensor([3, 3]), 0.0).item() == pytest.approx((0.5 + 0.1) / 2)
+    q.requires_grad_(True)
+    imitation_hinge(q, own, 0.25).backward()
+    assert q.grad is not None and q.grad[1, 3] > 0 and q.grad[1, 1] < 0 and q.grad[0].abs().sum() == 0
+
+
 def test_fit_without_data_names_the_folder(tmp_path) -> None:
     with pytest.raises(SystemExit, match="no ep_"):
         main(["fit", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "q.zip")])
